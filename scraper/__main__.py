@@ -1,0 +1,7 @@
+"""`python -m scraper`."""
+
+import sys
+
+from scraper.cli import main
+
+sys.exit(main())

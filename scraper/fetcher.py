@@ -1,0 +1,271 @@
+"""HTTP downloads with httpx: conditional GET, limits, retries, redirects, SSRF guard.
+
+`Fetcher.fetch` never raises for a network or HTTP problem: it returns a
+`FetchResult` whose `error_kind` is a short word (`timeout`, `connection`,
+`tls`, `too-large`, `blocked`, `redirect`, or the HTTP status) and whose
+`error` explains it. Bodies are streamed and cut at `max_bytes` after
+decompression; every attempt has a total deadline, so a server trickling a
+byte a second cannot hold a fetch past `timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import ipaddress
+import random
+import re
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urljoin
+
+import httpx
+
+from scraper.config import HttpSettings
+from scraper.urls import host_of
+
+__all__ = ["FetchResult", "Fetcher"]
+
+_RETRY_STATUSES = {408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
+_PERMANENT = {301, 308}
+_MAX_REDIRECTS = 10
+_MAX_RETRY_WAIT = 30.0  # longer Retry-After values are left to the scheduler
+_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.7, */*;q=0.5"
+)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The outcome of one download (after redirects and retries)."""
+
+    url: str
+    final_url: str
+    status: int | None = None
+    content: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    error_kind: str = ""
+    error: str = ""
+    permanent_redirect: str | None = None  # where a 301/308 chain ended
+    retry_after: int | None = None
+    attempts: int = 1
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.error_kind
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def max_age(self) -> int | None:
+        """Freshness the server declared (Cache-Control max-age, else Expires)."""
+        match = re.search(r"max-age\s*=\s*(\d+)", self.headers.get("cache-control", ""))
+        if match:
+            return int(match.group(1))
+        expires = _http_date(self.headers.get("expires", ""))
+        if expires is None:
+            return None
+        return max(0, int((expires - datetime.now(UTC)).total_seconds()))
+
+
+class _Failure(Exception):
+    """A failed attempt: `kind` is the failure word, `retry` whether to try again."""
+
+    def __init__(
+        self, kind: str, message: str, url: str, retry: bool = False,
+        status: int | None = None, retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind, self.message, self.final_url, self.retry = kind, message, url, retry
+        self.status, self.retry_after = status, retry_after
+
+
+class Fetcher:
+    """One shared HTTP client with global and per-host concurrency limits."""
+
+    def __init__(self, http: HttpSettings, transport: httpx.AsyncBaseTransport | None = None):
+        self.settings = http
+        timeout = httpx.Timeout(http.timeout, connect=min(http.timeout, 10.0))
+        self._client = httpx.AsyncClient(
+            headers={"User-Agent": http.user_agent, "Accept": _ACCEPT},
+            timeout=timeout,
+            follow_redirects=False,
+            transport=transport,
+            limits=httpx.Limits(max_connections=http.concurrency, max_keepalive_connections=32),
+        )
+        self._all = asyncio.Semaphore(http.concurrency)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def fetch(
+        self, url: str, etag: str = "", last_modified: str = "", untrusted: bool = False
+    ) -> FetchResult:
+        """GET `url` with conditional headers; `untrusted` URLs (article links
+        from feeds) are refused when they resolve to a private address."""
+        started = time.monotonic()
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                result = await self._follow(url, headers, untrusted)
+                return _with(result, attempts, started)
+            except _Failure as failure:
+                wait = self._backoff(attempts, failure)
+                if not failure.retry or attempts > self.settings.retries or wait is None:
+                    return FetchResult(
+                        url=url, final_url=failure.final_url, status=failure.status,
+                        error_kind=failure.kind, error=failure.message,
+                        retry_after=failure.retry_after, attempts=attempts,
+                        elapsed=time.monotonic() - started,
+                    )
+                await asyncio.sleep(wait)
+
+    def _backoff(self, attempts: int, failure: _Failure) -> float | None:
+        """Seconds to wait before the next attempt; None: do not wait that long."""
+        if failure.retry_after is not None:
+            ra = failure.retry_after
+            return float(ra) if ra <= _MAX_RETRY_WAIT else None
+        return min(_MAX_RETRY_WAIT, 0.5 * 2 ** (attempts - 1)) * (0.5 + random.random())
+
+    async def _follow(self, url: str, headers: dict[str, str], untrusted: bool) -> FetchResult:
+        seen = [url]
+        current, permanent = url, True
+        for _ in range(_MAX_REDIRECTS + 1):
+            if untrusted and not self.settings.allow_private:
+                await _refuse_private(current)
+            response = await self._attempt(current, headers)
+            if response.status not in (301, 302, 303, 307, 308):
+                new_home = current if permanent and current != url else None
+                return _replace_url(response, url, new_home)
+            target = response.headers.get("location", "").strip()
+            if not target:
+                raise _Failure("redirect", f"HTTP {response.status} without a Location", current)
+            current = urljoin(current, target)
+            permanent = permanent and response.status in _PERMANENT
+            if current in seen:
+                raise _Failure("redirect", f"redirect loop: {' -> '.join([*seen, current])}",
+                               current)
+            seen.append(current)
+        raise _Failure("redirect", f"more than {_MAX_REDIRECTS} redirects from {url}", current)
+
+    async def _attempt(self, url: str, headers: dict[str, str]) -> FetchResult:
+        host = host_of(url)
+        per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.settings.per_host))
+        async with self._all, per_host:
+            try:
+                return await asyncio.wait_for(
+                    self._download(url, headers), timeout=self.settings.timeout
+                )
+            except (TimeoutError, httpx.TimeoutException):
+                raise _Failure("timeout", f"no complete answer within "
+                               f"{self.settings.timeout:g}s", url, retry=True) from None
+            except httpx.HTTPError as exc:
+                raise _network_failure(exc, url) from None
+
+    async def _download(self, url: str, headers: dict[str, str]) -> FetchResult:
+        limit = self.settings.max_bytes
+        async with self._client.stream("GET", url, headers=headers) as response:
+            got = {k.lower(): v for k, v in response.headers.items()}
+            status = response.status_code
+            if status in (301, 302, 303, 307, 308, 304):
+                return FetchResult(url=url, final_url=url, status=status, headers=got)
+            if status >= 400:
+                raise _http_failure(status, response.reason_phrase, got, url)
+            declared = got.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit and "content-encoding" not in got:
+                raise _Failure("too-large", f"body of {int(declared):,} bytes is over the "
+                               f"{limit:,}-byte limit", url)
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise _Failure("too-large", f"body over the {limit:,}-byte limit "
+                                   "(stopped reading)", url)
+                chunks.append(chunk)
+            return FetchResult(url=url, final_url=url, status=status,
+                               content=b"".join(chunks), headers=got)
+
+
+def _with(result: FetchResult, attempts: int, started: float) -> FetchResult:
+    return FetchResult(**{**result.__dict__, "attempts": attempts,
+                          "elapsed": time.monotonic() - started})
+
+
+def _replace_url(result: FetchResult, url: str, new_home: str | None) -> FetchResult:
+    return FetchResult(**{**result.__dict__, "url": url, "permanent_redirect": new_home})
+
+
+
+
+def _http_failure(status: int, reason: str, headers: dict[str, str], url: str) -> _Failure:
+    retry_after = _retry_after(headers.get("retry-after", ""))
+    return _Failure(
+        str(status), f"HTTP {status} {reason}".strip(), url,
+        retry=status in _RETRY_STATUSES, status=status, retry_after=retry_after,
+    )
+
+
+def _network_failure(exc: httpx.HTTPError, url: str) -> _Failure:
+    text = str(exc) or exc.__class__.__name__
+    if "SSL" in text or "certificate" in text.lower():
+        return _Failure("tls", f"TLS error: {text}", url)
+    if isinstance(exc, httpx.DecodingError):
+        return _Failure("connection", f"bad compressed body: {text}", url)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return _Failure("connection", f"cannot fetch this URL: {text}", url)
+    return _Failure("connection", f"connection failed: {text}", url, retry=True)
+
+
+def _retry_after(value: str) -> int | None:
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return int(value)
+    when = _http_date(value)
+    if when is None:
+        return None
+    return max(0, int((when - datetime.now(UTC)).total_seconds()))
+
+
+def _http_date(value: str) -> datetime | None:
+    with contextlib.suppress(TypeError, ValueError, IndexError):
+        when = email.utils.parsedate_to_datetime(value)
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return None
+
+
+async def _refuse_private(url: str) -> None:
+    """Raise `blocked` when `url`'s host is or resolves to a non-public address."""
+    host = host_of(url)
+    if not host:
+        raise _Failure("blocked", f"no host in {url!r}", url)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise _Failure("connection", f"cannot resolve {host}: {exc}", url, retry=True) from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global or address.is_multicast:
+            raise _Failure("blocked", f"{host} resolves to {address}, a non-public address "
+                           "(set http.allow_private = true to allow)", url)

@@ -1,0 +1,81 @@
+"""Plain, picklable results passed from the fetch/parse stages to the writer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from scraper.record import Record
+
+__all__ = ["FeedOutcome", "FeedSummary", "StoredArticle"]
+
+
+@dataclass(frozen=True)
+class FeedOutcome:
+    """Everything one poll of one feed produced; the store writes it in one go.
+
+    `status` is the HTTP status as text ("200", "304") or a short failure word
+    ("timeout", "connection", "tls", "too-large", "blocked", "parse").
+    `etag`/`last_modified` are None when the response gave none to remember.
+    """
+
+    feed_url: str
+    status: str
+    error: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+    redirect_url: str | None = None  # a permanent redirect's new address
+    title: str = ""
+    records: tuple[Record, ...] = ()
+    ttl: int | None = None  # minutes, from RSS <ttl>
+    max_age: int | None = None  # seconds, from Cache-Control / Expires
+    retry_after: int | None = None  # seconds, from Retry-After
+    fulltext_errors: tuple[str, ...] = ()
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == "304"
+
+
+@dataclass
+class FeedSummary:
+    """What the writer did with one feed's outcome (for the fetch summary)."""
+
+    url: str
+    status: str
+    error: str = ""
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    written_ids: list[int] = field(default_factory=list)  # new and changed articles
+    notes: list[str] = field(default_factory=list)  # e.g. full-text refusals
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "url": self.url,
+            "status": self.status,
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """An archived article: its record plus what the archive knows of it."""
+
+    id: int
+    record: Record
+    first_seen: datetime
+    updated: datetime
+    revision: int = 1

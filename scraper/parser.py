@@ -1,0 +1,189 @@
+"""Feed bytes to plain entries, with feedparser doing the format work.
+
+feedparser's own sanitizer is off (it strips comments, `<style>` and unknown
+attributes that records keep; `scraper.sanitize` removes active content
+instead) and so is its relative-URI resolution (the record resolves against
+`xml:base`, else the entry's link, else the feed's URL).
+"""
+
+from __future__ import annotations
+
+import calendar
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from scraper.urls import absolute
+
+__all__ = ["Entry", "FeedParseError", "ParsedFeed", "parse_feed"]
+
+_GB_LABELS = re.compile(r"charset\s*=\s*[\"']?(gb2312|gbk|x-gbk|gb_2312-80|csgb2312)\b", re.I)
+_XML_DECL_GB = re.compile(
+    rb"^(\xef\xbb\xbf)?(\s*<\?xml[^>]*encoding\s*=\s*[\"'])(gb2312|gbk|x-gbk)([\"'])", re.I
+)
+
+
+class FeedParseError(Exception):
+    """The document is not a feed we can read; the message says why."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One feed entry, as plain data (picklable)."""
+
+    guid: str
+    link: str
+    title: str  # as the feed gave it (may hold markup or entities)
+    content: str  # full content HTML, '' if the feed has none
+    summary: str  # description/summary HTML
+    base: str  # base URL for the entry's relative links
+    published: datetime | None
+    updated: datetime | None
+    author: str = ""
+    image: str = ""  # media thumbnail or image enclosure
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str
+    link: str
+    ttl: int | None  # RSS <ttl>, minutes
+    encoding: str
+    entries: list[Entry] = field(default_factory=list)
+    warning: str = ""  # feedparser's complaint about a document it still read
+
+
+def parse_feed(content: bytes, url: str, headers: dict[str, str] | None = None) -> ParsedFeed:
+    """Parse feed bytes fetched from `url`; raise `FeedParseError` if not a feed."""
+    if not content.strip():
+        raise FeedParseError("empty document")
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    content, lowered = _gb_as_gb18030(content, lowered)
+    parsed = feedparser.parse(
+        content,
+        response_headers=lowered,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    version = parsed.get("version") or ""
+    entries = parsed.get("entries") or []
+    if not version and not entries:
+        raise FeedParseError(_not_a_feed_reason(parsed, content))
+    feed = parsed.get("feed", {})
+    feed_link = absolute(feed.get("link", "") or "", url)
+    return ParsedFeed(
+        title=_plain(feed.get("title", "")),
+        link=feed_link,
+        ttl=_int_or_none(feed.get("ttl")),
+        encoding=parsed.get("encoding", "") or "",
+        entries=[_entry(e, url) for e in entries],
+        warning=str(parsed.get("bozo_exception", "")) if parsed.get("bozo") else "",
+    )
+
+
+def _gb_as_gb18030(content: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """Read GB2312/GBK labels as GB18030, as browsers do (a superset of both)."""
+    ctype = headers.get("content-type", "")
+    if _GB_LABELS.search(ctype):
+        headers = {**headers, "content-type": _GB_LABELS.sub("charset=gb18030", ctype)}
+    content = _XML_DECL_GB.sub(
+        lambda m: (m.group(1) or b"") + m.group(2) + b"gb18030" + m.group(4), content, count=1
+    )
+    return content, headers
+
+
+def _not_a_feed_reason(parsed: Any, content: bytes) -> str:
+    head = content[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return "not a feed: the server sent an HTML page"
+    exc = parsed.get("bozo_exception")
+    if exc:
+        return f"not a feed: {_short(str(exc))}"
+    return "not a feed: no RSS, Atom or RDF root element"
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _entry(e: Any, feed_url: str) -> Entry:
+    link = absolute(_first_link(e), feed_url)
+    content, content_base = _content(e)
+    summary = e.get("summary", "") or ""
+    summary_base = (e.get("summary_detail") or {}).get("base", "") or ""
+    base_hint = content_base if content else summary_base
+    # xml:base, else the entry's link, else the feed's URL
+    base = absolute(base_hint, link or feed_url) if base_hint else (link or feed_url)
+    return Entry(
+        guid=(e.get("id") or e.get("guid") or "").strip(),
+        link=link,
+        title=e.get("title", "") or "",
+        content=content,
+        summary=summary if _is_html(e.get("summary_detail")) else html.escape(summary),
+        base=base,
+        published=_when(e.get("published_parsed")),
+        updated=_when(e.get("updated_parsed")),
+        author=_plain(e.get("author", "") or ""),
+        image=_image(e, base),
+    )
+
+
+def _first_link(e: Any) -> str:
+    for link in e.get("links") or []:
+        if link.get("rel", "alternate") == "alternate" and link.get("href"):
+            return str(link["href"]).strip()
+    return str(e.get("link", "") or "").strip()
+
+
+def _content(e: Any) -> tuple[str, str]:
+    """The entry's full content (content:encoded / Atom content) and its base."""
+    for item in e.get("content") or []:
+        value = item.get("value", "") or ""
+        if value.strip():
+            text = value if _is_html(item) else html.escape(value)
+            return text, item.get("base", "") or ""
+    return "", ""
+
+
+def _is_html(detail: Any) -> bool:
+    kind = (detail or {}).get("type", "text/html") or "text/html"
+    return "html" in kind or kind.startswith("application/")
+
+
+def _image(e: Any, base: str) -> str:
+    for thumb in e.get("media_thumbnail") or []:
+        if thumb.get("url"):
+            return absolute(thumb["url"], base)
+    for media in e.get("media_content") or []:
+        kind = media.get("type", "") or media.get("medium", "")
+        if media.get("url") and "image" in kind:
+            return absolute(media["url"], base)
+    for enc in e.get("enclosures") or []:
+        if enc.get("href") and (enc.get("type") or "").startswith("image/"):
+            return absolute(enc["href"], base)
+    return ""
+
+
+def _when(parsed: Any) -> datetime | None:
+    if not parsed:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _plain(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,107 @@
+"""One feed end to end (fetch → parse → records), and a pass over many feeds.
+
+Fetching and parsing never touch the database: `poll_feed` returns a
+picklable `FeedOutcome`, and `run_pass` hands each one to the single writer
+(`Store.save`) as soon as it arrives, one short transaction per feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from pathlib import Path
+
+from scraper.config import FeedConfig, Settings
+from scraper.export import write_articles
+from scraper.fetcher import Fetcher, FetchResult
+from scraper.models import FeedOutcome, FeedSummary
+from scraper.parser import FeedParseError, parse_feed
+from scraper.record import build_record
+from scraper.store import FeedState, Store
+
+__all__ = ["outcome_from_fetch", "poll_feed", "run_pass"]
+
+Progress = Callable[[FeedSummary, int, int], None]
+
+
+def outcome_from_fetch(feed: FeedConfig, fetched: FetchResult) -> FeedOutcome:
+    """Turn a download into records (CPU only: safe to run in another process)."""
+    common = {
+        "feed_url": feed.url,
+        "redirect_url": fetched.permanent_redirect,
+        "retry_after": fetched.retry_after,
+        "elapsed": fetched.elapsed,
+    }
+    if not fetched.ok:
+        return FeedOutcome(status=fetched.error_kind, error=fetched.error, **common)
+    status = str(fetched.status)
+    if fetched.not_modified:
+        return FeedOutcome(status=status, max_age=fetched.max_age, **common)
+    etag = fetched.headers.get("etag")
+    last_modified = fetched.headers.get("last-modified")
+    try:
+        parsed = parse_feed(fetched.content, fetched.final_url, fetched.headers)
+    except FeedParseError as exc:
+        return FeedOutcome(status="parse", error=str(exc), **common)
+    records = tuple(build_record(entry, feed) for entry in parsed.entries)
+    return FeedOutcome(
+        status=status, etag=etag, last_modified=last_modified, title=parsed.title,
+        records=records, ttl=parsed.ttl, max_age=fetched.max_age, **common,
+    )
+
+
+async def poll_feed(
+    fetcher: Fetcher, feed: FeedConfig, state: FeedState, executor: Executor | None = None
+) -> FeedOutcome:
+    """Fetch one feed (at its remembered address, with its validators) and parse it."""
+    url = state.redirect_url or feed.url
+    fetched = await fetcher.fetch(url, etag=state.etag, last_modified=state.last_modified)
+    if fetched.ok and not fetched.not_modified:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, outcome_from_fetch, feed, fetched)
+    return outcome_from_fetch(feed, fetched)
+
+
+async def run_pass(
+    settings: Settings,
+    feeds: Iterable[FeedConfig],
+    store: Store,
+    progress: Progress | None = None,
+    executor: Executor | None = None,
+) -> list[FeedSummary]:
+    """Poll every feed once, concurrently; write each outcome as it arrives."""
+    feeds = list(feeds)
+    store.sync_feeds(feeds)
+    export_dir = Path(settings.archive.export_dir) if settings.archive.export_dir else None
+    summaries: list[FeedSummary] = []
+    async with Fetcher(settings.http) as fetcher:
+        tasks = [
+            asyncio.create_task(_timed_poll(fetcher, feed, store.feed_state(feed.url), executor))
+            for feed in feeds
+        ]
+        for done, task in enumerate(asyncio.as_completed(tasks), start=1):
+            outcome = await task
+            summary = store.save(outcome)
+            if export_dir is not None and summary.written_ids:
+                write_articles(store, export_dir, summary.written_ids)
+            summaries.append(summary)
+            if progress:
+                progress(summary, done, len(feeds))
+    order = {feed.url: i for i, feed in enumerate(feeds)}
+    summaries.sort(key=lambda s: order.get(s.url, 0))
+    return summaries
+
+
+async def _timed_poll(
+    fetcher: Fetcher, feed: FeedConfig, state: FeedState, executor: Executor | None
+) -> FeedOutcome:
+    started = time.monotonic()
+    try:
+        outcome = await poll_feed(fetcher, feed, state, executor)
+    except Exception as exc:  # a bug must not stop the other feeds
+        return FeedOutcome(feed_url=feed.url, status="error",
+                           error=f"internal error: {type(exc).__name__}: {exc}",
+                           elapsed=time.monotonic() - started)
+    return outcome

@@ -1,0 +1,399 @@
+"""SQLite storage through sqlite-utils: the one module that knows SQL.
+
+Tables: `articles` (one row per article, deduplicated), `revisions` (every
+previous version of a changed article), `feeds` (poll state per configured
+feed) and `articles_fts` (FTS5 over titles and body text, CJK characters
+indexed one by one, see `scraper.fts`). The database runs in WAL mode with a
+busy timeout; each feed's outcome is written in one short transaction by the
+single writer, so a process killed at any moment leaves it consistent.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from scraper.decide import Action, decide
+from scraper.fts import match_expression, query_terms, segment
+from scraper.models import FeedOutcome, FeedSummary, StoredArticle
+from scraper.record import Record, format_date
+from scraper.sanitize import html_to_text
+from scraper.urls import canonical_url
+
+__all__ = ["FeedState", "SearchHit", "Store", "StoreError"]
+
+_ARTICLE_COLUMNS: dict[str, type] = {
+    "id": int, "url": str, "canonical_url": str, "guid": str, "feed_url": str,
+    "title": str, "author": str, "categories": str, "headimg": str, "thumbnail": str,
+    "date": str, "published": str, "first_seen": str, "updated": str, "body": str,
+    "content_hash": str, "summary_only": int, "fulltext_error": str, "revision": int,
+}
+_REVISION_COLUMNS: dict[str, type] = {
+    "id": int, "article_id": int, "revision": int, "replaced_at": str, "title": str,
+    "date": str, "published": str, "headimg": str, "body": str, "content_hash": str,
+}
+_FEED_COLUMNS: dict[str, type] = {
+    "url": str, "title": str, "category": str, "source": str, "channel": str,
+    "etag": str, "last_modified": str, "last_polled": str, "last_status": str,
+    "last_error": str, "error_count": int, "redirect_url": str, "failing_since": str,
+    "last_success": str, "ttl": int, "max_age": int, "retry_after": int,
+}
+
+
+class StoreError(Exception):
+    """The database file cannot be used; the message names it and why."""
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the next poll of a feed needs to know."""
+
+    url: str
+    etag: str = ""
+    last_modified: str = ""
+    redirect_url: str = ""
+    error_count: int = 0
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    id: int
+    url: str
+    title: str
+    date: str
+    snippet: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"id": self.id, "url": self.url, "title": self.title,
+                "date": self.date, "snippet": self.snippet}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _iso(when: datetime | None) -> str:
+    if when is None:
+        return ""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class Store:
+    """The archive database. Open one per process; it is the only writer."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        try:
+            self.db = sqlite_utils.Database(self.path)
+            self.db.execute("PRAGMA busy_timeout = 10000")
+            self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot use as an archive database: {exc}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ----------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self.db.conn:
+            self._table("articles", _ARTICLE_COLUMNS, pk="id")
+            self._table("revisions", _REVISION_COLUMNS, pk="id")
+            self._table("feeds", _FEED_COLUMNS, pk="url")
+            for name, cols in (
+                ("idx_articles_canonical", "articles(canonical_url)"),
+                ("idx_articles_guid", "articles(feed_url, guid)"),
+                ("idx_articles_title", "articles(feed_url, title, published)"),
+                ("idx_articles_published", "articles(published)"),
+                ("idx_revisions_article", "revisions(article_id)"),
+            ):
+                self.db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {cols}")
+            self.db.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5("
+                "title, body, tokenize = 'unicode61 remove_diacritics 2')"
+            )
+
+    def _table(self, name: str, columns: dict[str, type], pk: str) -> None:
+        table = self.db.table(name)
+        if not table.exists():
+            table.create(columns, pk=pk)
+            return
+        have = table.columns_dict
+        for column, kind in columns.items():
+            if column not in have:
+                table.add_column(column, kind)
+
+    # -- feeds -----------------------------------------------------------------
+    def feed_state(self, url: str) -> FeedState:
+        row = self._one("SELECT * FROM feeds WHERE url = ?", [url])
+        if row is None:
+            return FeedState(url=url)
+        return FeedState(
+            url=url,
+            etag=row["etag"] or "",
+            last_modified=row["last_modified"] or "",
+            redirect_url=row["redirect_url"] or "",
+            error_count=row["error_count"] or 0,
+        )
+
+    def sync_feeds(self, feeds: Iterable[Any]) -> None:
+        """Record configured feeds' labels so `feeds` can list them before any poll."""
+        with self.db.conn:
+            for feed in feeds:
+                self.db.execute(
+                    "INSERT INTO feeds (url, category, source, channel, error_count) "
+                    "VALUES (?, ?, ?, ?, 0) ON CONFLICT(url) DO UPDATE SET "
+                    "category = excluded.category, source = excluded.source, "
+                    "channel = excluded.channel",
+                    [feed.url, feed.category, feed.source, feed.channel],
+                )
+
+    def feed_rows(self) -> list[dict[str, Any]]:
+        """Every feed row with its article count."""
+        rows = self.db.execute(
+            "SELECT feeds.*, (SELECT count(*) FROM articles WHERE articles.feed_url = feeds.url)"
+            " AS articles FROM feeds ORDER BY url"
+        )
+        names = [d[0] for d in rows.description]
+        return [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
+
+    # -- writing one feed's outcome ------------------------------------------
+    def save(self, outcome: FeedOutcome, now: datetime | None = None) -> FeedSummary:
+        """Write one poll's outcome in one transaction and say what changed."""
+        now = now or _now()
+        summary = FeedSummary(url=outcome.feed_url, status=outcome.status, error=outcome.error)
+        with self.db.conn:
+            self._save_feed_state(outcome, now)
+            seen: set[int] = set()
+            for record in outcome.records:
+                self._save_record(record, now, seen, summary)
+        return summary
+
+    def _save_feed_state(self, outcome: FeedOutcome, now: datetime) -> None:
+        old = self._one("SELECT * FROM feeds WHERE url = ?", [outcome.feed_url]) or {}
+        row: dict[str, Any] = {
+            "url": outcome.feed_url,
+            "last_polled": _iso(now),
+            "last_status": outcome.status,
+            "last_error": outcome.error,
+        }
+        if outcome.ok:
+            row.update(error_count=0, failing_since="", last_success=_iso(now))
+            if outcome.title:
+                row["title"] = outcome.title
+            if not outcome.not_modified:
+                row.update(etag=outcome.etag or "", last_modified=outcome.last_modified or "")
+            row.update(ttl=outcome.ttl, max_age=outcome.max_age)
+        else:
+            row["error_count"] = (old.get("error_count") or 0) + 1
+            row["failing_since"] = old.get("failing_since") or _iso(now)
+        row["retry_after"] = outcome.retry_after
+        if outcome.redirect_url is not None:
+            row["redirect_url"] = outcome.redirect_url
+        self.db.table("feeds").upsert(row, pk="url")
+
+    def _find(self, record: Record) -> dict[str, Any] | None:
+        """The stored article this record is, by the dedup rules in order."""
+        if record.url:
+            row = self._one(
+                "SELECT * FROM articles WHERE canonical_url = ?", [canonical_url(record.url)]
+            )
+            if row:
+                return row
+        if record.guid:
+            row = self._one(
+                "SELECT * FROM articles WHERE feed_url = ? AND guid = ?",
+                [record.feed_url, record.guid],
+            )
+            if row:
+                return row
+        return self._one(
+            "SELECT * FROM articles WHERE feed_url = ? AND title = ? AND published = ?",
+            [record.feed_url, record.title, _iso(record.published)],
+        )
+
+    def _save_record(
+        self, record: Record, now: datetime, seen: set[int], summary: FeedSummary
+    ) -> None:
+        old = self._find(record)
+        if old is not None and old["id"] in seen:  # the feed lists one article twice
+            summary.unchanged += 1
+            return
+        action = decide(old["content_hash"] if old else None, record.content_hash)
+        if action is Action.UNCHANGED:
+            summary.unchanged += 1
+            seen.add(old["id"])
+            return
+        if action is Action.CHANGED:
+            self._keep_revision(old, now)
+            article_id = self._write_article(record, now, old)
+            summary.updated += 1
+        else:
+            article_id = self._write_article(record, now, None)
+            summary.new += 1
+        seen.add(article_id)
+        summary.written_ids.append(article_id)
+        if record.fulltext_error:
+            summary.notes.append(f"{record.url}: full text not used: {record.fulltext_error}")
+
+    def _keep_revision(self, old: dict[str, Any], now: datetime) -> None:
+        self.db.table("revisions").insert({
+            "article_id": old["id"], "revision": old["revision"] or 1,
+            "replaced_at": _iso(now), "title": old["title"], "date": old["date"],
+            "published": old["published"], "headimg": old["headimg"], "body": old["body"],
+            "content_hash": old["content_hash"],
+        })
+
+    def _write_article(self, record: Record, now: datetime, old: dict[str, Any] | None) -> int:
+        first_seen = _parse_iso(old["first_seen"]) if old else now
+        row = {
+            "url": record.url,
+            "canonical_url": canonical_url(record.url) if record.url else "",
+            "guid": record.guid,
+            "feed_url": old["feed_url"] if old else record.feed_url,
+            "title": record.title,
+            "author": record.author,
+            "categories": json.dumps(list(record.categories), ensure_ascii=False),
+            "headimg": record.headimg,
+            "thumbnail": record.thumbnail,
+            "date": format_date(record.published or first_seen or now),
+            "published": _iso(record.published),
+            "first_seen": _iso(first_seen),
+            "updated": _iso(now),
+            "body": record.body,
+            "content_hash": record.content_hash,
+            "summary_only": int(record.summary_only),
+            "fulltext_error": record.fulltext_error,
+            "revision": (old["revision"] or 1) + 1 if old else 1,
+        }
+        fts_row = [record.title, segment(html_to_text(record.body))]
+        if old:
+            self.db.table("articles").update(old["id"], row)
+            self.db.execute(
+                "UPDATE articles_fts SET title = ?, body = ? WHERE rowid = ?",
+                [segment(fts_row[0]), fts_row[1], old["id"]],
+            )
+            return int(old["id"])
+        article_id = int(self.db.table("articles").insert(row).last_pk)
+        self.db.execute(
+            "INSERT INTO articles_fts (rowid, title, body) VALUES (?, ?, ?)",
+            [article_id, segment(fts_row[0]), fts_row[1]],
+        )
+        return article_id
+
+    # -- reading ---------------------------------------------------------------
+    def article(self, id_or_url: str | int) -> StoredArticle | None:
+        """An article by its id or by any URL that canonicalizes to its own."""
+        text = str(id_or_url).strip()
+        row = None
+        if text.isdigit():
+            row = self._one("SELECT * FROM articles WHERE id = ?", [int(text)])
+        if row is None and text:
+            row = self._one(
+                "SELECT * FROM articles WHERE canonical_url = ? OR url = ? OR guid = ?",
+                [canonical_url(text), text, text],
+            )
+        return _stored(row) if row else None
+
+    def articles(
+        self, since: datetime | None = None, feed_urls: Iterable[str] | None = None,
+        ids: Iterable[int] | None = None,
+    ) -> Iterator[StoredArticle]:
+        """Stored articles, oldest first, optionally filtered."""
+        where, params = ["1 = 1"], []
+        if since is not None:
+            where.append("coalesce(nullif(published, ''), first_seen) >= ?")
+            params.append(_iso(since))
+        if feed_urls is not None:
+            urls = list(feed_urls)
+            where.append(f"feed_url IN ({', '.join('?' * len(urls))})")
+            params.extend(urls)
+        if ids is not None:
+            id_list = list(ids)
+            where.append(f"id IN ({', '.join('?' * len(id_list))})")
+            params.extend(id_list)
+        sql = f"SELECT * FROM articles WHERE {' AND '.join(where)} ORDER BY id"
+        for row in self.db.query(sql, params):
+            yield _stored(row)
+
+    def revisions(self, article_id: int) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "SELECT * FROM revisions WHERE article_id = ? ORDER BY revision", [article_id]
+        ))
+
+    def count(self, table: str = "articles") -> int:
+        return self.db.table(table).count
+
+    def search(self, query: str, limit: int = 20) -> list[SearchHit]:
+        """Articles whose title or body text holds every word of `query`."""
+        expression = match_expression(query)
+        if not expression:
+            return []
+        rows = self.db.query(
+            "SELECT a.id, a.url, a.title, a.date, a.body FROM articles_fts "
+            "JOIN articles a ON a.id = articles_fts.rowid "
+            "WHERE articles_fts MATCH ? ORDER BY bm25(articles_fts, 5.0, 1.0) LIMIT ?",
+            [expression, limit],
+        )
+        terms = query_terms(query)
+        return [
+            SearchHit(r["id"], r["url"], r["title"], r["date"], _snippet(r["body"], terms))
+            for r in rows
+        ]
+
+    def integrity(self) -> str:
+        return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def _one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
+        rows = list(self.db.query(sql + " LIMIT 1", params))
+        return rows[0] if rows else None
+
+
+def _stored(row: dict[str, Any]) -> StoredArticle:
+    record = Record(
+        url=row["url"] or "",
+        guid=row["guid"] or "",
+        feed_url=row["feed_url"] or "",
+        title=row["title"] or "",
+        author=row["author"] or "",
+        categories=tuple(json.loads(row["categories"] or "[]")),
+        headimg=row["headimg"] or "",
+        body=row["body"] or "",
+        published=_parse_iso(row["published"]),
+        summary_only=bool(row["summary_only"]),
+        fulltext_error=row["fulltext_error"] or "",
+    )
+    first_seen = _parse_iso(row["first_seen"]) or _now()
+    return StoredArticle(
+        id=int(row["id"]), record=record, first_seen=first_seen,
+        updated=_parse_iso(row["updated"]) or first_seen, revision=row["revision"] or 1,
+    )
+
+
+def _snippet(body: str, terms: list[str], width: int = 60) -> str:
+    text = html_to_text(body)
+    lowered = text.lower()
+    positions = [p for p in (lowered.find(t.lower()) for t in terms) if p >= 0]
+    start = max(0, min(positions) - width // 2) if positions else 0
+    piece = text[start : start + 2 * width]
+    return ("…" if start else "") + piece + ("…" if start + 2 * width < len(text) else "")
