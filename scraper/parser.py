@@ -63,6 +63,10 @@ def parse_feed(content: bytes, url: str, headers: dict[str, str] | None = None) 
         raise FeedParseError("empty document")
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     content, lowered = _gb_as_gb18030(content, lowered)
+    # feedparser restores an outer xml:base only when the document has a base,
+    # so always give it one; a content base equal to it means "no xml:base".
+    doc_base = absolute(lowered.get("content-location", ""), url) or url
+    lowered["content-location"] = doc_base
     parsed = feedparser.parse(
         content,
         response_headers=lowered,
@@ -74,13 +78,13 @@ def parse_feed(content: bytes, url: str, headers: dict[str, str] | None = None) 
     if not version and not entries:
         raise FeedParseError(_not_a_feed_reason(parsed, content))
     feed = parsed.get("feed", {})
-    feed_link = absolute(feed.get("link", "") or "", url)
+    feed_link = absolute(feed.get("link", "") or "", doc_base)
     return ParsedFeed(
         title=_plain(feed.get("title", "")),
         link=feed_link,
         ttl=_int_or_none(feed.get("ttl")),
         encoding=parsed.get("encoding", "") or "",
-        entries=[_entry(e, url) for e in entries],
+        entries=[_entry(e, url, doc_base) for e in entries],
         warning=str(parsed.get("bozo_exception", "")) if parsed.get("bozo") else "",
     )
 
@@ -111,14 +115,16 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _entry(e: Any, feed_url: str) -> Entry:
-    link = absolute(_first_link(e), feed_url)
+def _entry(e: Any, feed_url: str, doc_base: str) -> Entry:
+    link = absolute(_first_link(e), doc_base)
     content, content_base = _content(e)
     summary = e.get("summary", "") or ""
     summary_base = (e.get("summary_detail") or {}).get("base", "") or ""
-    base_hint = content_base if content else summary_base
+    xml_base = content_base if content else summary_base
+    if xml_base == doc_base:
+        xml_base = ""
     # xml:base, else the entry's link, else the feed's URL
-    base = absolute(base_hint, link or feed_url) if base_hint else (link or feed_url)
+    base = xml_base or link or doc_base
     return Entry(
         guid=(e.get("id") or e.get("guid") or "").strip(),
         link=link,

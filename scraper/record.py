@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-import unicodedata
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -149,7 +148,7 @@ def render_post(record: Record, first_seen: datetime) -> str:
 
 
 def _printable(text: str) -> str:
-    return " ".join(_UNPRINTABLE.sub("", unicodedata.normalize("NFC", text)).split())
+    return " ".join(_UNPRINTABLE.sub("", text).split())
 
 
 def body_for_hexo(body: str) -> str:

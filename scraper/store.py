@@ -10,6 +10,7 @@ single writer, so a process killed at any moment leaves it consistent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -158,7 +159,7 @@ class Store:
 
     def sync_feeds(self, feeds: Iterable[Any]) -> None:
         """Record configured feeds' labels so `feeds` can list them before any poll."""
-        with self.db.conn:
+        with self._transaction():
             for feed in feeds:
                 self.db.execute(
                     "INSERT INTO feeds (url, category, source, channel, error_count) "
@@ -182,12 +183,38 @@ class Store:
         """Write one poll's outcome in one transaction and say what changed."""
         now = now or _now()
         summary = FeedSummary(url=outcome.feed_url, status=outcome.status, error=outcome.error)
-        with self.db.conn:
+        with self._transaction():
             self._save_feed_state(outcome, now)
             seen: set[int] = set()
             for record in outcome.records:
                 self._save_record(record, now, seen, summary)
         return summary
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error. Writes inside use
+        plain SQL: sqlite-utils' own helpers commit as they go."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            conn.commit()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+    def _insert(self, table: str, row: dict[str, Any]) -> int:
+        names = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+        cursor = self.db.execute(sql, list(row.values()))
+        return int(cursor.lastrowid)
+
+    def _update(self, table: str, key: str, value: Any, row: dict[str, Any]) -> None:
+        sets = ", ".join(f"{name} = ?" for name in row)
+        self.db.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", [*row.values(), value])
 
     def _save_feed_state(self, outcome: FeedOutcome, now: datetime) -> None:
         old = self._one("SELECT * FROM feeds WHERE url = ?", [outcome.feed_url]) or {}
@@ -210,7 +237,10 @@ class Store:
         row["retry_after"] = outcome.retry_after
         if outcome.redirect_url is not None:
             row["redirect_url"] = outcome.redirect_url
-        self.db.table("feeds").upsert(row, pk="url")
+        if old:
+            self._update("feeds", "url", outcome.feed_url, row)
+        else:
+            self._insert("feeds", row)
 
     def _find(self, record: Record) -> dict[str, Any] | None:
         """The stored article this record is, by the dedup rules in order."""
@@ -257,7 +287,7 @@ class Store:
             summary.notes.append(f"{record.url}: full text not used: {record.fulltext_error}")
 
     def _keep_revision(self, old: dict[str, Any], now: datetime) -> None:
-        self.db.table("revisions").insert({
+        self._insert("revisions", {
             "article_id": old["id"], "revision": old["revision"] or 1,
             "replaced_at": _iso(now), "title": old["title"], "date": old["date"],
             "published": old["published"], "headimg": old["headimg"], "body": old["body"],
@@ -288,13 +318,13 @@ class Store:
         }
         fts_row = [record.title, segment(html_to_text(record.body))]
         if old:
-            self.db.table("articles").update(old["id"], row)
+            self._update("articles", "id", old["id"], row)
             self.db.execute(
                 "UPDATE articles_fts SET title = ?, body = ? WHERE rowid = ?",
                 [segment(fts_row[0]), fts_row[1], old["id"]],
             )
             return int(old["id"])
-        article_id = int(self.db.table("articles").insert(row).last_pk)
+        article_id = self._insert("articles", row)
         self.db.execute(
             "INSERT INTO articles_fts (rowid, title, body) VALUES (?, ?, ?)",
             [article_id, segment(fts_row[0]), fts_row[1]],
