@@ -233,6 +233,12 @@ def _network_failure(exc: httpx.HTTPError, url: str) -> _Failure:
         return _Failure("connection", f"bad compressed body: {text}", url)
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return _Failure("connection", f"cannot fetch this URL: {text}", url)
+    if "Name or service not known" in text or "No address associated" in text:
+        # the name does not exist (NXDOMAIN): asking again at once won't help
+        return _Failure("connection", f"cannot resolve {host_of(url)}: {text}", url)
+    if "Temporary failure in name resolution" in text:
+        return _Failure("connection", f"cannot resolve {host_of(url)} (DNS unreachable): "
+                        f"{text}", url, retry=True)
     return _Failure("connection", f"connection failed: {text}", url, retry=True)
 
 
