@@ -71,7 +71,6 @@ class FeedConfig:
     full_text: str = "auto"
     selector: str = ""
     enabled: bool = True
-    timezone: str = ""  # for page dates without a zone (e.g. "+08:00"); empty: guess
 
     @property
     def categories(self) -> list[str]:
@@ -203,7 +202,7 @@ def _http(http: dict[str, Any]) -> HttpSettings:
 
 _FEED_KEYS = {
     "url", "route", "category", "source", "channel", "interval",
-    "full_text", "selector", "enabled", "timezone",
+    "full_text", "selector", "enabled",
 }
 
 
@@ -232,9 +231,6 @@ def _feed(item: Any, index: int, base_url: str) -> FeedConfig:
     interval = (
         _duration(item, "interval", where, 0, minimum=1) if "interval" in item else None
     )
-    timezone = _string(item, "timezone", where, "")
-    if timezone and not re.fullmatch(r"[+-]\d\d:\d\d", timezone):
-        raise ValueError(f"{where}timezone: expected an offset like \"+08:00\", got {timezone!r}")
     return FeedConfig(
         url=url,
         category=_string(item, "category", where, "").strip(),
@@ -244,7 +240,6 @@ def _feed(item: Any, index: int, base_url: str) -> FeedConfig:
         full_text=full_text,
         selector=_string(item, "selector", where, "").strip(),
         enabled=_bool(item, "enabled", where, True),
-        timezone=timezone,
     )
 
 

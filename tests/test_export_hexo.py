@@ -27,10 +27,9 @@ from xml.sax.saxutils import escape
 
 import pytest
 import yaml
+from conftest import HEXO_CHECK, SEED, fold, front_matter_and_body, make_config, need, run_cli
 from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Request, Response
-
-from conftest import HEXO_CHECK, SEED, fold, front_matter_and_body, make_config, need, run_cli
 
 KEY_ORDER = ["title", "categories", "headimg", "author", "comments", "date", "thumbnail"]
 DATE_FORMAT = "%a, %d %b %Y %H:%M:%S GMT"
@@ -65,7 +64,9 @@ BLANK_TEXT = ("Blank headline, whitespace only; this summary's opening words "
 CHINESE = "中国经济稳中向好" * 25  # 200 characters, 600 bytes in UTF-8
 
 SIMPLE_BODY = "<p>Hello <b>world</b> &amp; friends.</p>\n\n<p>Second   paragraph.</p>\n"
-SIMPLE_EXPECTED = "<div>\n<p>Hello <b>world</b> &amp; friends.</p>\n<p>Second paragraph.</p>\n</div>"
+SIMPLE_EXPECTED = (
+    "<div>\n<p>Hello <b>world</b> &amp; friends.</p>\n<p>Second paragraph.</p>\n</div>"
+)
 PRE_TEXT = "line one\n\nline three\n\n\n    indented line six\n"
 
 ITEMS: list[Item] = [
@@ -78,7 +79,8 @@ ITEMS: list[Item] = [
     Item("mustache", "{{ x }} and {{ page.title }}", "{{ x }} and {{ page.title }}",
          body="<p>Template {{ page.title }} and {% if x %}y{% endif %} and {# note #}.</p>\n"
               "<p>A dict: {'a': {\"b\": 1}} }} {{</p>"),
-    Item("raw", "{% raw %}Raw{% endraw %} and {% endraw %}", "{% raw %}Raw{% endraw %} and {% endraw %}",
+    Item("raw", "{% raw %}Raw{% endraw %} and {% endraw %}",
+         "{% raw %}Raw{% endraw %} and {% endraw %}",
          body="{% raw %}\n<p>{% endraw %} {%- comment -%} {{- y -}}</p>"),
     Item("separators", "a/b\\c: path/separators\\here", "a/b\\c: path/separators\\here"),
     Item("dotdot", "..", ".."),
@@ -92,17 +94,20 @@ ITEMS: list[Item] = [
          body=f"<p><b>{BLANK_TEXT}</b></p>"),
     Item("dot", ".hidden dot title", ".hidden dot title"),
     Item("underscore", "_underscore title", "_underscore title"),
-    Item("percent", "Rates 100%20 up 5% and %E4%B8%AD today", "Rates 100%20 up 5% and %E4%B8%AD today"),
+    Item("percent", "Rates 100%20 up 5% and %E4%B8%AD today",
+         "Rates 100%20 up 5% and %E4%B8%AD today"),
     Item("dash", "- leading dash", "- leading dash"),
     Item("question", "? leading question", "? leading question"),
     Item("star", "* leading star *", "* leading star *"),
     Item("markup", "Fed <b>holds</b> &lt;i&gt;rates&lt;/i&gt; &amp; AT&amp;T",
          "Fed holds rates & AT&T"),
     Item("lt", "S&P 500 < 5000 & yields > 4%", "S&P 500 < 5000 & yields > 4%"),
-    Item("ideographic", "中国\u3000\u3000经济\u3000增长  \u3000 quarterly", "中国 经济 增长 quarterly"),
+    Item("ideographic", "中国\u3000\u3000经济\u3000增长  \u3000 quarterly",
+         "中国 经济 增长 quarterly"),
     Item("yamlish", "null", "null"),
     Item("yamldate", "2024-01-01", "2024-01-01"),
-    Item("yamlmix", "key: value # comment\n- item\n---\n...", "key: value # comment - item --- ..."),
+    Item("yamlmix", "key: value # comment\n- item\n---\n...",
+         "key: value # comment - item --- ..."),
     Item("fence", "Code fence body", "Code fence body",
          body="<p>before</p>\n```python\nprint('x')\n```\n~~~\ntilde\n~~~\n<p>after</p>"),
     Item("indented", "Indented HTML after blank lines", "Indented HTML after blank lines",
@@ -194,9 +199,13 @@ class Site:
                 "source": SEED_CATEGORIES[1], "channel": SEED_CATEGORIES[2],
                 "full_text": "never",
             })
-        self.config = make_config(tmp_path / "scraper.toml", feeds,
-                                  schedule={"interval": "15m", "jitter": "0s"})
+        self.feeds = feeds
+        self.config = tmp_path / "scraper.toml"
+        self.write_config()
         self.db = tmp_path / "archive.db"
+
+    def write_config(self) -> None:
+        make_config(self.config, self.feeds, schedule={"interval": "15m", "jitter": "0s"})
 
     def _feed(self, request: Request) -> Response:
         return Response(self.xml.encode("utf-8"), content_type="application/rss+xml; charset=utf-8")
@@ -297,7 +306,7 @@ def test_front_matter_round_trips_titles_order_and_dates(site: Site) -> None:
         assert data["author"] == SOURCE
         assert data["comments"] is False
         assert isinstance(data["date"], str), (rel, data["date"])
-        datetime.strptime(data["date"], DATE_FORMAT)  # noqa: DTZ007 - a format check
+        datetime.strptime(data["date"], DATE_FORMAT)  # raises unless the format matches
         assert data["date"] == expected_date(index, item), item.key
         assert data["headimg"] == data["thumbnail"]
         expected_img = "https://news.example.com/img/chart.png" if item.key == "script" else ""
@@ -434,7 +443,8 @@ def test_changed_title_replaces_the_old_file(tmp_path: Path, httpserver: HTTPSer
     untouched = {rel: (out / rel).read_text(encoding="utf-8")
                  for rel, _, _ in (before[i.expected] for i in items[:2])}
 
-    renamed = Item(items[2].key, "Renamed: a \"new\" title / 新标题", "Renamed: a \"new\" title / 新标题")
+    new_title = "Renamed: a \"new\" title / 新标题"
+    renamed = Item(items[2].key, new_title, new_title)
     site.set_items([items[0], items[1], renamed])
     if how == "export":
         site.fetch()
@@ -452,3 +462,29 @@ def test_changed_title_replaces_the_old_file(tmp_path: Path, httpserver: HTTPSer
     for rel, text in untouched.items():
         assert (out / rel).read_text(encoding="utf-8") == text
     assert site.article_count() == 3
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "export._write looks for an article's earlier file only in the folder it is "
+    "writing to now: when the article's categories change (the feed's channel was "
+    "renamed in the config) the old file stays in the old folder, a duplicate post"))
+def test_changed_channel_moves_the_file(tmp_path: Path, httpserver: HTTPServer) -> None:
+    item = ITEMS[0]
+    site = Site(tmp_path, httpserver, [item], with_seed=False)
+    out = tmp_path / "posts"
+    site.fetch()
+    site.export(out)
+    (old_rel,) = posts(out)
+    match = re.search(r"-(\d+)\.md$", old_rel)
+    assert match, old_rel
+
+    site.feeds[0]["channel"] = "Renamed channel"
+    site.write_config()
+    site.set_items([Item(item.key, "Moved: a new title", "Moved: a new title", body=item.body)])
+    site.fetch()
+    site.export(out)
+
+    files = sorted(posts(out))
+    assert [rel for rel in files if rel.endswith(f"-{match.group(1)}.md")] == [
+        f"{CATEGORY}/Awkward-Wire/Renamed-channel/Moved-a-new-title-{match.group(1)}.md"
+    ], files

@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from scraper.config import FeedConfig
 from scraper.parser import parse_feed
-from scraper.record import Record, body_for_hexo, build_record, clean_title, format_date, render_post
+from scraper.record import (
+    Record,
+    body_for_hexo,
+    build_record,
+    clean_title,
+    format_date,
+    render_post,
+)
 from scraper.sanitize import clean_html
 
 FEED = FeedConfig(url="http://127.0.0.1/feed", category="金融", source="新浪财经",

@@ -151,7 +151,7 @@ def test_search_snippet_shows_the_match(store: Store) -> None:
 def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "not.db"
     bad.write_text("this is not sqlite " * 100)
-    with pytest.raises(StoreError, match="not.db"):
+    with pytest.raises(StoreError, match=r"not\.db"):
         Store(bad)
     assert bad.read_text().startswith("this is not sqlite")  # left as it was
 
