@@ -25,7 +25,7 @@ from scraper.record import render_post
 if TYPE_CHECKING:
     from scraper.store import Store
 
-__all__ = ["ExportStats", "article_path", "export", "safe_name", "write_articles"]
+__all__ = ["ExportStats", "Exporter", "article_path", "export", "safe_name", "write_articles"]
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|%#\[\]{}^`~\s\u3000]+")
 _MAX_BYTES = 255
@@ -57,9 +57,51 @@ def article_path(out_dir: Path, article: StoredArticle) -> Path:
     return out_dir.joinpath(*[f for f in folders if f], stem + suffix)
 
 
-def write_articles(store: Store, out_dir: Path, ids: Iterable[int]) -> ExportStats:
+class Exporter:
+    """Writes posts under one export folder. It indexes the folder's existing
+    posts once, so an article whose title or feed labels changed has its old
+    file removed wherever it was (files that do not look like our posts are
+    never touched)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.root = out_dir.resolve()
+        self._index: dict[int, set[Path]] | None = None
+
+    def write(self, articles: Iterable[StoredArticle]) -> ExportStats:
+        stats = ExportStats()
+        index = self._existing()
+        for article in articles:
+            path = article_path(self.root, article)
+            if self.root not in path.resolve().parents:  # safe names make this impossible
+                raise ValueError(f"refusing to write outside {self.root}: {path}")
+            text = render_post(article.record, article.first_seen)
+            known = index.setdefault(article.id, set())
+            for stale in known - {path}:
+                stats.removed += _remove_post(stale, self.root)
+            known.clear()
+            known.add(path)
+            if path.is_file() and path.read_text(encoding="utf-8") == text:
+                stats.unchanged += 1
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(path, text)
+            stats.written += 1
+        return stats
+
+    def _existing(self) -> dict[int, set[Path]]:
+        if self._index is None:
+            self._index = {}
+            if self.root.is_dir():
+                for path in self.root.rglob("*.md"):
+                    match = _ID_SUFFIX.search(path.name)
+                    if match and path.is_file():
+                        self._index.setdefault(int(match.group(1)), set()).add(path)
+        return self._index
+
+
+def write_articles(store: Store, exporter: Exporter, ids: Iterable[int]) -> ExportStats:
     """Write the given articles' posts (after a fetch wrote them)."""
-    return _write(out_dir, store.articles(ids=list(ids)))
+    return exporter.write(store.articles(ids=list(ids)))
 
 
 def export(
@@ -67,42 +109,25 @@ def export(
     feed_urls: Iterable[str] | None = None,
 ) -> ExportStats:
     """Write every (selected) article's post under `out_dir`."""
-    return _write(out_dir, store.articles(since=since, feed_urls=feed_urls))
+    return Exporter(out_dir).write(store.articles(since=since, feed_urls=feed_urls))
 
 
-def _write(out_dir: Path, articles: Iterable[StoredArticle]) -> ExportStats:
-    stats = ExportStats()
-    root = out_dir.resolve()
-    folders: dict[Path, dict[int, set[str]]] = {}  # folder -> article id -> file names
-    for article in articles:
-        path = article_path(root, article)
-        if root not in path.resolve().parents:  # cannot happen with safe names; be sure
-            raise ValueError(f"refusing to write outside {root}: {path}")
-        text = render_post(article.record, article.first_seen)
-        if path.parent not in folders:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            folders[path.parent] = _by_id(path.parent)
-        names = folders[path.parent].setdefault(article.id, set())
-        for stale in names - {path.name}:  # the title changed: drop the old file
-            (path.parent / stale).unlink(missing_ok=True)
-            stats.removed += 1
-        names.intersection_update({path.name})
-        names.add(path.name)
-        if path.is_file() and path.read_text(encoding="utf-8") == text:
-            stats.unchanged += 1
-            continue
-        _atomic_write(path, text)
-        stats.written += 1
-    return stats
-
-
-def _by_id(folder: Path) -> dict[int, set[str]]:
-    found: dict[int, set[str]] = {}
-    for entry in folder.iterdir():
-        match = _ID_SUFFIX.search(entry.name)
-        if match and entry.is_file():
-            found.setdefault(int(match.group(1)), set()).add(entry.name)
-    return found
+def _remove_post(path: Path, root: Path) -> int:
+    """Delete an article's previous file if it is one of our posts, and the
+    folders it leaves empty; 1 if removed."""
+    try:
+        with path.open(encoding="utf-8") as fh:
+            head = fh.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return 0
+    if not (head.startswith("---\ntitle: '") and "\ncomments: false\n" in head):
+        return 0
+    path.unlink(missing_ok=True)
+    folder = path.parent
+    while folder != root and root in folder.parents and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+    return 1
 
 
 def _atomic_write(path: Path, text: str) -> None:

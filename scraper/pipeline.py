@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 
 from scraper.config import FeedConfig, Settings
-from scraper.export import write_articles
+from scraper.export import Exporter, write_articles
 from scraper.fetcher import Fetcher, FetchResult
 from scraper.models import FeedOutcome, FeedSummary
 from scraper.parser import FeedParseError, parse_feed
@@ -74,7 +74,8 @@ async def run_pass(
     """Poll every feed once, concurrently; write each outcome as it arrives."""
     feeds = list(feeds)
     store.sync_feeds(feeds)
-    export_dir = Path(settings.archive.export_dir) if settings.archive.export_dir else None
+    export_dir = settings.archive.export_dir
+    exporter = Exporter(Path(export_dir)) if export_dir else None
     summaries: list[FeedSummary] = []
     async with Fetcher(settings.http) as fetcher:
         tasks = [
@@ -84,8 +85,8 @@ async def run_pass(
         for done, task in enumerate(asyncio.as_completed(tasks), start=1):
             outcome = await task
             summary = store.save(outcome)
-            if export_dir is not None and summary.written_ids:
-                write_articles(store, export_dir, summary.written_ids)
+            if exporter is not None and summary.written_ids:
+                write_articles(store, exporter, summary.written_ids)
             summaries.append(summary)
             if progress:
                 progress(summary, done, len(feeds))

@@ -464,10 +464,6 @@ def test_changed_title_replaces_the_old_file(tmp_path: Path, httpserver: HTTPSer
     assert site.article_count() == 3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "export._write looks for an article's earlier file only in the folder it is "
-    "writing to now: when the article's categories change (the feed's channel was "
-    "renamed in the config) the old file stays in the old folder, a duplicate post"))
 def test_changed_channel_moves_the_file(tmp_path: Path, httpserver: HTTPServer) -> None:
     item = ITEMS[0]
     site = Site(tmp_path, httpserver, [item], with_seed=False)
@@ -485,6 +481,8 @@ def test_changed_channel_moves_the_file(tmp_path: Path, httpserver: HTTPServer) 
     site.export(out)
 
     files = sorted(posts(out))
-    assert [rel for rel in files if rel.endswith(f"-{match.group(1)}.md")] == [
-        f"{CATEGORY}/Awkward-Wire/Renamed-channel/Moved-a-new-title-{match.group(1)}.md"
-    ], files
+    mine = [rel for rel in files if rel.endswith(f"-{match.group(1)}.md")]
+    assert len(mine) == 1, files  # fails today: the old folder's file is still there
+    data, _ = read_post((out / mine[0]).read_text(encoding="utf-8"))
+    assert data["title"] == "Moved: a new title"
+    assert data["categories"] == [CATEGORY, SOURCE, "Renamed channel"]
