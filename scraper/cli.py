@@ -20,7 +20,7 @@ from pathlib import Path
 from scraper.config import ConfigError, FeedConfig, Settings, default_config_path, load_config
 from scraper.export import export
 from scraper.models import FeedSummary
-from scraper.pipeline import run_pass
+from scraper.pipeline import network_down, run_pass
 from scraper.record import render_post
 from scraper.store import Store, StoreError
 
@@ -152,6 +152,8 @@ def _print_fetch_summary(summaries: list[FeedSummary]) -> None:
     failed = sum(1 for s in summaries if not s.ok)
     print(f"{len(summaries)} feeds: {sum(s.new for s in summaries)} new, "
           f"{sum(s.updated for s in summaries)} updated, {failed} failed")
+    if network_down(summaries):
+        print("every feed failed to connect: the network or DNS looks down, not the feeds")
 
 
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:

@@ -21,7 +21,9 @@ from scraper.parser import FeedParseError, parse_feed
 from scraper.record import build_record
 from scraper.store import FeedState, Store
 
-__all__ = ["outcome_from_fetch", "poll_feed", "run_pass"]
+__all__ = ["network_down", "outcome_from_fetch", "poll_feed", "run_pass"]
+
+_NETWORK_FAILURES = {"connection", "timeout", "tls"}
 
 Progress = Callable[[FeedSummary, int, int], None]
 
@@ -106,3 +108,9 @@ async def _timed_poll(
                            error=f"internal error: {type(exc).__name__}: {exc}",
                            elapsed=time.monotonic() - started)
     return outcome
+
+
+def network_down(summaries: list[FeedSummary]) -> bool:
+    """True when every feed of several failed to connect: the network (or DNS)
+    is down, rather than each of those feeds."""
+    return len(summaries) >= 3 and all(s.status in _NETWORK_FAILURES for s in summaries)

@@ -177,3 +177,20 @@ def test_python_dash_m_and_help() -> None:
     assert result.returncode == 0
     for command in ("fetch", "export", "show", "search", "feeds"):
         assert command in result.stdout
+
+
+def test_every_feed_unreachable_is_told_as_network_down(tmp_path: Path) -> None:
+    import socket
+
+    ports = []
+    for _ in range(3):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        ports.append(sock.getsockname()[1])
+        sock.close()  # nothing listens there any more
+    config = make_config(tmp_path / "c.toml",
+                         [{"url": f"http://127.0.0.1:{p}/feed", "source": f"S{p}"} for p in ports])
+    result = run_cli("fetch", "--config", str(config), "--db", str(tmp_path / "a.db"))
+    assert result.returncode == 1
+    assert "network or DNS looks down" in result.stdout
+    assert result.stdout.count("connection failed") == 3
