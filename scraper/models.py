@@ -30,7 +30,7 @@ class FeedOutcome:
     ttl: int | None = None  # minutes, from RSS <ttl>
     max_age: int | None = None  # seconds, from Cache-Control / Expires
     retry_after: int | None = None  # seconds, from Retry-After
-    fulltext_errors: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # worth telling the user, not failures
     elapsed: float = 0.0
 
     @property

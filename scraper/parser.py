@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import charset_normalizer
 import feedparser
 
 from scraper.urls import absolute
@@ -25,6 +26,9 @@ _GB_LABELS = re.compile(r"charset\s*=\s*[\"']?(gb2312|gbk|x-gbk|gb_2312-80|csgb2
 _XML_DECL_GB = re.compile(
     rb"^(\xef\xbb\xbf)?(\s*<\?xml[^>]*encoding\s*=\s*[\"'])(gb2312|gbk|x-gbk)([\"'])", re.I
 )
+
+
+_ENCODING_DECL = re.compile(r"^(\ufeff?\s*<\?xml[^>]*encoding\s*=\s*[\"'])[^\"']*([\"'])")
 
 
 class FeedParseError(Exception):
@@ -55,6 +59,7 @@ class ParsedFeed:
     encoding: str
     entries: list[Entry] = field(default_factory=list)
     warning: str = ""  # feedparser's complaint about a document it still read
+    charset_note: str = ""  # set when the declared charset was wrong and detection used
 
 
 def parse_feed(content: bytes, url: str, headers: dict[str, str] | None = None) -> ParsedFeed:
@@ -67,12 +72,14 @@ def parse_feed(content: bytes, url: str, headers: dict[str, str] | None = None) 
     # so always give it one; a content base equal to it means "no xml:base".
     doc_base = absolute(lowered.get("content-location", ""), url) or url
     lowered["content-location"] = doc_base
-    parsed = feedparser.parse(
-        content,
-        response_headers=lowered,
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    parsed = _parse(content, lowered)
+    charset_note = ""
+    if isinstance(parsed.get("bozo_exception"), feedparser.CharacterEncodingOverride):
+        # The declared charset does not decode these bytes; feedparser would
+        # fall back to windows-1252 and produce mojibake. Detect instead.
+        redone = _redetect(content, lowered)
+        if redone is not None:
+            parsed, charset_note = redone
     version = parsed.get("version") or ""
     entries = parsed.get("entries") or []
     if not version and not entries:
@@ -86,7 +93,39 @@ def parse_feed(content: bytes, url: str, headers: dict[str, str] | None = None) 
         encoding=parsed.get("encoding", "") or "",
         entries=[_entry(e, url, doc_base) for e in entries],
         warning=str(parsed.get("bozo_exception", "")) if parsed.get("bozo") else "",
+        charset_note=charset_note,
     )
+
+
+def _parse(content: bytes, headers: dict[str, str]) -> Any:
+    return feedparser.parse(
+        content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
+
+
+def _redetect(content: bytes, headers: dict[str, str]) -> tuple[Any, str] | None:
+    """Re-read a document whose declared charset is wrong, by detection."""
+    best = charset_normalizer.from_bytes(content[:200_000]).best()
+    if best is None or best.encoding in ("utf_8", "ascii"):
+        return None
+    encoding = "gb18030" if best.encoding in ("gb2312", "gbk") else best.encoding
+    try:
+        text = content.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    text = _ENCODING_DECL.sub(r"\1utf-8\2", text, count=1)
+    utf8 = {**headers, "content-type": "application/xml; charset=utf-8"}
+    declared = _declared(headers, content)
+    note = f"declared charset {declared} does not decode the bytes; read as {encoding} (detected)"
+    return _parse(text.encode("utf-8"), utf8), note
+
+
+def _declared(headers: dict[str, str], content: bytes) -> str:
+    match = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", headers.get("content-type", ""), re.I)
+    if match:
+        return match.group(1)
+    decl = re.search(rb"encoding\s*=\s*[\"']([\w.:-]+)", content[:200])
+    return decl.group(1).decode("ascii") if decl else "(none)"
 
 
 def _gb_as_gb18030(content: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:

@@ -50,7 +50,8 @@ def outcome_from_fetch(feed: FeedConfig, fetched: FetchResult) -> FeedOutcome:
     records = tuple(build_record(entry, feed) for entry in parsed.entries)
     return FeedOutcome(
         status=status, etag=etag, last_modified=last_modified, title=parsed.title,
-        records=records, ttl=parsed.ttl, max_age=fetched.max_age, **common,
+        records=records, ttl=parsed.ttl, max_age=fetched.max_age,
+        notes=(parsed.charset_note,) if parsed.charset_note else (), **common,
     )
 
 

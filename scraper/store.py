@@ -45,6 +45,7 @@ _FEED_COLUMNS: dict[str, type] = {
     "etag": str, "last_modified": str, "last_polled": str, "last_status": str,
     "last_error": str, "error_count": int, "redirect_url": str, "failing_since": str,
     "last_success": str, "ttl": int, "max_age": int, "retry_after": int,
+    "next_poll": str, "poll_interval": int,  # set by the service (`scraper run`)
 }
 
 
@@ -169,6 +170,19 @@ class Store:
                     [feed.url, feed.category, feed.source, feed.channel],
                 )
 
+    def set_schedule(self, url: str, next_poll: datetime | None, interval: float) -> None:
+        """Remember when the service polls a feed next and its current interval."""
+        with self._transaction():
+            self.db.execute(
+                "UPDATE feeds SET next_poll = ?, poll_interval = ? WHERE url = ?",
+                [_iso(next_poll), round(interval), url],
+            )
+
+    def schedules(self) -> dict[str, tuple[datetime | None, int | None]]:
+        """Every feed's remembered next poll and interval, by URL."""
+        rows = self.db.execute("SELECT url, next_poll, poll_interval FROM feeds")
+        return {url: (_parse_iso(nxt), ivl) for url, nxt, ivl in rows.fetchall()}
+
     def feed_rows(self) -> list[dict[str, Any]]:
         """Every feed row with its article count."""
         rows = self.db.execute(
@@ -182,7 +196,8 @@ class Store:
     def save(self, outcome: FeedOutcome, now: datetime | None = None) -> FeedSummary:
         """Write one poll's outcome in one transaction and say what changed."""
         now = now or _now()
-        summary = FeedSummary(url=outcome.feed_url, status=outcome.status, error=outcome.error)
+        summary = FeedSummary(url=outcome.feed_url, status=outcome.status, error=outcome.error,
+                              notes=list(outcome.notes))
         with self._transaction():
             self._save_feed_state(outcome, now)
             seen: set[int] = set()
