@@ -84,6 +84,16 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("feeds", _cmd_feeds, "every feed with its state")
     p.add_argument("--json", action="store_true")
+
+    p = command("run", _cmd_run, "the service: poll every enabled feed on its schedule "
+                "until SIGTERM/SIGINT (SIGHUP reloads the config)")
+    p.add_argument("--log-format", choices=("text", "json"), default=None,
+                   help="log lines on stderr (default: json under systemd's journal, "
+                   "else text)")
+
+    p = command("status", _cmd_status, "what the service is doing: last and next poll "
+                "per feed, failing feeds")
+    p.add_argument("--json", action="store_true")
     return parser
 
 
@@ -214,4 +224,29 @@ def _cmd_feeds(args: argparse.Namespace, settings: Settings) -> int:
             f"FAILING x{row['error_count']} since {row['failing_since']}: {row['last_error']}")
         print(f"{row['url']}\n    {row['source'] or '-'} / {row['channel'] or '-'}: "
               f"{row['articles']} articles, last poll {row['last_polled'] or '-'}, {state}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from scraper.service import Service, configure_logging
+
+    configure_logging(args.log_format)
+    with _open(settings):  # a database that cannot be used: exit 2 before starting
+        pass
+    service = Service(settings, reload=lambda: _settings(args))
+    return asyncio.run(service.run())
+
+
+def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from scraper.service import status_lines, status_report
+
+    with _open(settings) as store:
+        store.sync_feeds(settings.feeds)
+        configured = {f.url for f in settings.feeds if f.enabled}
+        rows = [r for r in store.feed_rows() if r["url"] in configured]
+    report = status_report(rows, datetime.now(UTC))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return 0
+    print("\n".join(status_lines(report)))
     return 0
