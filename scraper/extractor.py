@@ -478,6 +478,11 @@ def _remove(el) -> None:
     parent.remove(el)
 
 
+def _holds_prose(el) -> bool:
+    """Does `el` hold article paragraphs (ASP.NET pages wrap everything in a form)?"""
+    return sum(1 for p in el.iter("p") if _text_len(p.text_content()) > 80) >= 2
+
+
 def _prune(root, rule: Rule | None = None) -> None:
     """Drop boilerplate inside a chosen body (in place)."""
     if rule is not None:
@@ -498,7 +503,8 @@ def _prune(root, rule: Rule | None = None) -> None:
             continue
         tag = el.tag
         if tag in _DROP_TAGS or tag == "header":
-            _remove(el)
+            if tag not in ("form", "header") or not _holds_prose(el):
+                _remove(el)
             continue
         style = el.get("style") or ""
         if (_HIDDEN_STYLE.search(style) or el.get("hidden") is not None
@@ -674,17 +680,17 @@ def _generic(body) -> object | None:
             best, best_score = el, final
     if best is None:
         return None
-    # climb while the parent holds more of the same article (split bodies)
-    parent = best.getparent()
-    while parent is not None and parent.tag not in ("body", "html"):
-        p_score = scores.get(parent, 0.0) * (1.0 - _link_density(parent))
-        if p_score > best_score * 1.0 and _text_len(parent.text_content()) < 3 * _text_len(
-            best.text_content()
-        ):
-            best, best_score = parent, p_score
-            parent = best.getparent()
-            continue
-        break
+    # climb while an ancestor holds clearly more article paragraphs (split bodies)
+    good = _good_paragraphs(body)
+    own = _good_in(best, good)
+    parent, level = best.getparent(), 0
+    while parent is not None and parent.tag not in ("body", "html") and level < CLIMB_LEVELS:
+        level += 1
+        more = _good_in(parent, good)
+        if more > own * CLIMB_RATIO + CLIMB_MIN and _link_density(parent) < CLIMB_DENSITY:
+            best, own = parent, more
+            best_score = max(best_score, scores.get(parent, 0.0) * (1 - _link_density(parent)))
+        parent = parent.getparent()
     # gather siblings that look like more of the article
     parent = best.getparent()
     if parent is None:
@@ -720,6 +726,36 @@ def _generic(body) -> object | None:
     for el in keep:
         wrapper.append(_copy(el))
     return wrapper
+
+
+CLIMB_LEVELS = 4
+CLIMB_RATIO = 1.2
+CLIMB_MIN = 150
+CLIMB_DENSITY = 0.4
+
+
+def _good_paragraphs(body) -> dict[object, int]:
+    """Text weight of every paragraph that reads like article prose."""
+    good: dict[object, int] = {}
+    for p in body.iter("p"):
+        text = p.text_content()
+        length = _text_len(text)
+        if length < 60 or _link_density(p) > 0.3:
+            continue
+        anc, bad = p.getparent(), False
+        while anc is not None and anc.tag != "body":
+            marker = _marker(anc)
+            if marker.strip() and _BOILER.search(marker) and not _POSITIVE.search(marker):
+                bad = True
+                break
+            anc = anc.getparent()
+        if not bad:
+            good[p] = length
+    return good
+
+
+def _good_in(el, good: dict[object, int]) -> int:
+    return sum(good.get(p, 0) for p in el.iter("p"))
 
 
 def _copy(el):
@@ -841,7 +877,7 @@ def extract(page: bytes | str, url: str, selector: str = "", content_type: str =
                 rule = None
     if node is None:
         for el in list(body.iter(*_DROP_TAGS)):
-            if el.getparent() is not None and el.tag not in ("header",):
+            if el.getparent() is not None and not (el.tag == "form" and _holds_prose(el)):
                 _remove(el)
         node = _generic(body)
         method = "generic" if node is not None else ""
