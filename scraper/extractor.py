@@ -442,6 +442,7 @@ _NEGATIVE = re.compile(
     r"advert|author|byline|caption", re.I
 )
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_NEWLINE_WS = re.compile(r"[ \t\r\f\v]*\n\s*")
 _WS = re.compile(r"[ \t\r\n\f\v\u00a0\u3000\u200b]+")
 
 
@@ -548,10 +549,14 @@ def _serialize(root, base: str) -> tuple[str, str]:
     out: list[str] = []
     text: list[str] = []
 
+    in_pre = [0]
+
     def emit_text(value: str | None) -> None:
         if value:
-            out.append(escape(value, quote=False))
             text.append(value)
+            if not in_pre[0]:  # source indentation is not content (and Hexo minds it)
+                value = _NEWLINE_WS.sub("\n", value)
+            out.append(escape(value, quote=False))
 
     def walk(el) -> None:
         tag = el.tag if isinstance(el.tag, str) else ""
@@ -588,9 +593,11 @@ def _serialize(root, base: str) -> tuple[str, str]:
             out.append(f"<{tag}{''.join(attrs)}>")
         if tag in _BLOCK:
             text.append("\n")
+        in_pre[0] += tag == "pre"
         emit_text(el.text)
         for child in el:
             walk(child)
+        in_pre[0] -= tag == "pre"
         if tag in _BLOCK:
             text.append("\n")
         if keep:
