@@ -503,6 +503,9 @@ def _prune(root, rule: Rule | None = None) -> None:
         if el is root or el.getparent() is None or not isinstance(el.tag, str):
             continue
         tag = el.tag
+        if tag == "figcaption" and DROP_CAPTIONS:
+            _remove(el)
+            continue
         if tag in _DROP_TAGS or tag == "header":
             if tag not in ("form", "header") or not _holds_prose(el):
                 _remove(el)
@@ -690,12 +693,16 @@ def _generic(body) -> object | None:
     # climb while an ancestor holds clearly more article paragraphs (split bodies)
     good = _good_paragraphs(body)
     own = _good_in(best, good)
+    own_total = _text_len(best.text_content())
     parent, level = best.getparent(), 0
     while parent is not None and parent.tag not in ("body", "html") and level < CLIMB_LEVELS:
         level += 1
         more = _good_in(parent, good)
-        if more > own * CLIMB_RATIO + CLIMB_MIN and _link_density(parent) < CLIMB_DENSITY:
-            best, own = parent, more
+        total = _text_len(parent.text_content())
+        purity = (more - own) / max(total - own_total, 1)
+        if (more > own * CLIMB_RATIO + CLIMB_MIN and _link_density(parent) < CLIMB_DENSITY
+                and purity >= CLIMB_PURITY):
+            best, own, own_total = parent, more, total
             best_score = max(best_score, scores.get(parent, 0.0) * (1 - _link_density(parent)))
         parent = parent.getparent()
     # gather siblings that look like more of the article
@@ -736,9 +743,11 @@ def _generic(body) -> object | None:
 
 
 CLIMB_LEVELS = 4
+DROP_CAPTIONS = True
 CLIMB_RATIO = 1.2
 CLIMB_MIN = 150
 CLIMB_DENSITY = 0.4
+CLIMB_PURITY = 0.3
 
 
 def _good_paragraphs(body) -> dict[object, int]:
