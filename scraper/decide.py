@@ -13,9 +13,16 @@ class Action(Enum):
     UNCHANGED = "unchanged"
 
 
-def decide(stored_hash: str | None, new_hash: str) -> Action:
+def decide(stored_hash: str | None, new_hash: str, owned: bool = True) -> Action:
     """New when nothing is stored, unchanged when the content hash is the same,
-    changed otherwise (the store then keeps the previous version)."""
+    changed otherwise (the store then keeps the previous version).
+
+    `owned` is False when the entry comes through another feed than the one
+    that first archived the article: that feed's copy (often a shorter
+    summary) never overwrites the owner's, or two feeds would flip the
+    article back and forth on every poll."""
     if stored_hash is None:
         return Action.NEW
-    return Action.UNCHANGED if stored_hash == new_hash else Action.CHANGED
+    if stored_hash == new_hash or not owned:
+        return Action.UNCHANGED
+    return Action.CHANGED

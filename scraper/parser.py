@@ -67,6 +67,11 @@ def parse_feed(content: bytes, url: str, headers: dict[str, str] | None = None) 
     if not content.strip():
         raise FeedParseError("empty document")
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    ctype = lowered.get("content-type", "")
+    if ctype.lower().startswith("text/") and "charset" not in ctype.lower():
+        # RFC 3023 read such bodies as us-ascii whatever their BOM or XML
+        # declaration said; RFC 7303 (and every browser) let those decide.
+        lowered["content-type"] = "application/xml"
     content, lowered = _gb_as_gb18030(content, lowered)
     # feedparser restores an outer xml:base only when the document has a base,
     # so always give it one; a content base equal to it means "no xml:base".
@@ -140,12 +145,19 @@ def _gb_as_gb18030(content: bytes, headers: dict[str, str]) -> tuple[bytes, dict
 
 
 def _not_a_feed_reason(parsed: Any, content: bytes) -> str:
-    head = content[:512].lstrip().lower()
+    head = content[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
         return "not a feed: the server sent an HTML page"
+    if head.startswith((b"{", b"[")):
+        return "not a feed: a JSON document (JSON Feed is not supported)"
     exc = parsed.get("bozo_exception")
-    if exc:
+    benign = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+    if exc and not isinstance(exc, benign):
         return f"not a feed: {_short(str(exc))}"
+    root = re.search(rb"<([A-Za-z][\w:.-]*)", re.sub(rb"<[?!][^>]*>", b"", content[:4096]))
+    if root:
+        return f"not a feed: root element <{root.group(1).decode('ascii', 'replace')}> " \
+               "is not RSS, Atom or RDF"
     return "not a feed: no RSS, Atom or RDF root element"
 
 
@@ -155,7 +167,7 @@ def _short(text: str, limit: int = 160) -> str:
 
 
 def _entry(e: Any, feed_url: str, doc_base: str) -> Entry:
-    link = absolute(_first_link(e), doc_base)
+    link = _link(e, doc_base)
     content, content_base = _content(e)
     summary = e.get("summary", "") or ""
     summary_base = (e.get("summary_detail") or {}).get("base", "") or ""
@@ -176,6 +188,17 @@ def _entry(e: Any, feed_url: str, doc_base: str) -> Entry:
         author=_plain(e.get("author", "") or ""),
         image=_image(e, base),
     )
+
+
+def _link(e: Any, doc_base: str) -> str:
+    """The entry's absolute http(s) link, '' when it has none. feedparser
+    copies a permalink guid into `link`; a guid that is no URL is not a link."""
+    raw = _first_link(e)
+    guid = str(e.get("id") or "").strip()
+    if not raw or (raw == guid and not guid.lower().startswith(("http://", "https://"))):
+        return ""
+    link = absolute(raw, doc_base)
+    return link if link.lower().startswith(("http://", "https://")) else ""
 
 
 def _first_link(e: Any) -> str:

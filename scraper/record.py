@@ -82,7 +82,7 @@ def build_record(entry: Entry, feed: FeedConfig, feed_url: str | None = None) ->
         url=entry.link,
         guid=entry.guid,
         feed_url=feed_url or feed.url,
-        title=clean_title(entry.title, cleaned.html),
+        title=clean_title(entry.title, cleaned.html, entry.link or entry.guid or "(untitled)"),
         author=feed.source,
         categories=tuple(feed.categories),
         headimg=absolute(headimg, entry.base) if headimg else "",
@@ -92,15 +92,15 @@ def build_record(entry: Entry, feed: FeedConfig, feed_url: str | None = None) ->
     )
 
 
-def clean_title(raw: str, body_html: str = "") -> str:
+def clean_title(raw: str, body_html: str = "", fallback: str = "") -> str:
     """Entities decoded, then markup removed, whitespace (ideographic space
     included) collapsed; unprintable characters dropped. With no title, the
-    first 60 characters of the body's text."""
+    first 60 characters of the body's text; with no text either, `fallback`."""
     text = _TAG.sub("", html.unescape(raw))
     text = " ".join(_UNPRINTABLE.sub("", text).split())
     if not text and body_html:
         text = " ".join(_UNPRINTABLE.sub("", html_to_text(body_html)).split())[:60].strip()
-    return text
+    return text or fallback
 
 
 def format_date(when: datetime) -> str:

@@ -263,7 +263,10 @@ class Store:
             row = self._one(
                 "SELECT * FROM articles WHERE canonical_url = ?", [canonical_url(record.url)]
             )
-            if row:
+            # In its own feed, a different guid is a different article even when
+            # the URLs agree once the fragment is dropped (blog permalinks).
+            if row and not (row["feed_url"] == record.feed_url and row["guid"]
+                            and record.guid and row["guid"] != record.guid):
                 return row
         if record.guid:
             row = self._one(
@@ -284,7 +287,10 @@ class Store:
         if old is not None and old["id"] in seen:  # the feed lists one article twice
             summary.unchanged += 1
             return
-        action = decide(old["content_hash"] if old else None, record.content_hash)
+        action = decide(
+            old["content_hash"] if old else None, record.content_hash,
+            owned=old is None or old["feed_url"] == record.feed_url,
+        )
         if action is Action.UNCHANGED:
             summary.unchanged += 1
             seen.add(old["id"])
