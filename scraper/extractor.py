@@ -431,6 +431,7 @@ _BOILER = re.compile(
     r"editor|qr|qrcode|ewm|fenxiang|tuijian|xgyd|statement)(?:$|[\s_-])",
     re.I,
 )
+_POPUP = re.compile(r"rollover-people-block|tooltip|popover|hovercard|hover-card", re.I)
 _POSITIVE = re.compile(
     r"article|body|content|entry|main|page|post|text|blog|story|artibody|"
     r"detail|news|zw|正文|txt|con\b", re.I
@@ -518,6 +519,9 @@ def _prune(root, rule: Rule | None = None) -> None:
         if tag in ("div", "section", "span", "p", "ul", "ol", "figure", "table", "aside",
                    "dl", "a", "strong", "em") or tag.startswith("h"):
             marker = _marker(el)
+            if marker.strip() and _POPUP.search(marker):
+                _remove(el)
+                continue
             if marker.strip() and _BOILER.search(marker):
                 text_len = _text_len(el.text_content())
                 if tag in ("p", "span", "a", "strong", "em") and text_len > 200:
