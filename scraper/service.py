@@ -19,6 +19,7 @@ is logged and the old one kept. systemd is told `READY=1`, `WATCHDOG=1` and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -31,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -371,6 +373,17 @@ class Service:
         self.store.set_schedule(url, fire, job.interval)
         return fire
 
+    def _hold(self, url: str, job: _FeedJob) -> None:
+        """While a poll runs, move the job's next run past the longest the poll can
+        take, so the trigger does not fire (and get skipped) meanwhile; the poll
+        reschedules the job when it is done."""
+        assert self.scheduler is not None
+        http = self.settings.http
+        longest = http.timeout * (http.retries + 1) + 30.0 * http.retries + 60.0
+        with contextlib.suppress(JobLookupError):
+            self.scheduler.modify_job(url, next_run_time=datetime.now(UTC) + timedelta(
+                seconds=max(longest, job.interval)))
+
     @staticmethod
     def _exporter(settings: Settings) -> Exporter | None:
         export_dir = settings.archive.export_dir
@@ -385,6 +398,7 @@ class Service:
         if task is not None:
             self._inflight.add(task)
         started = time.monotonic()
+        self._hold(url, job)
         try:
             await self._poll_once(url, job, started)
         except asyncio.CancelledError:
