@@ -405,3 +405,39 @@ def test_run_with_a_bad_config_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "schedule.interval" in result.stderr
     assert not (tmp_path / "a.db").exists()
+
+
+def test_a_thousand_feeds_start_spread_and_a_restart_keeps_their_schedule(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    from collections import Counter
+
+    from scraper.config import load_config
+    from scraper.service import Service
+
+    config = make_config(tmp_path / "c.toml",
+                         [{"url": f"http://127.0.0.1:9/feed/{i}"} for i in range(1000)],
+                         archive={"database": str(tmp_path / "a.db")},
+                         schedule={"interval": "15m", "jitter": "1m"})
+    settings = load_config(config)
+
+    async def start_and_stop() -> dict[str, str]:
+        service = Service(settings)
+        task = asyncio.create_task(service.run())
+        await asyncio.sleep(0.3)
+        service.stop()
+        assert await asyncio.wait_for(task, 10) == 0
+        conn = sqlite3.connect(tmp_path / "a.db")
+        rows = dict(conn.execute("SELECT url, next_poll FROM feeds").fetchall())
+        conn.close()
+        return rows
+
+    first = asyncio.run(start_and_stop())
+    assert len(first) == 1000 and all(first.values())
+    when = sorted(datetime.fromisoformat(v.replace("Z", "+00:00")) for v in first.values())
+    assert (when[-1] - when[0]).total_seconds() > 800  # spread over the first 15 minutes
+    assert max(Counter(when).values()) <= 10  # not all in the same second
+    second = asyncio.run(start_and_stop())
+    kept = sum(first[url] == second[url] for url in first)
+    assert kept >= 990  # polls still ahead keep their time across a restart
