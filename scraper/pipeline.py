@@ -8,17 +8,20 @@ picklable `FeedOutcome`, and `run_pass` hands each one to the single writer
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Executor
+from dataclasses import replace
 from pathlib import Path
 
 from scraper.config import FeedConfig, Settings
 from scraper.export import Exporter, write_articles
+from scraper.extractor import extract, needs_full_text
 from scraper.fetcher import Fetcher, FetchResult
 from scraper.models import FeedOutcome, FeedSummary
 from scraper.parser import FeedParseError, parse_feed
-from scraper.record import build_record
+from scraper.record import Record, build_record
 from scraper.store import FeedState, Store
 
 __all__ = ["network_down", "outcome_from_fetch", "poll_feed", "run_pass"]
@@ -26,6 +29,7 @@ __all__ = ["network_down", "outcome_from_fetch", "poll_feed", "run_pass"]
 _NETWORK_FAILURES = {"connection", "timeout", "tls"}
 
 Progress = Callable[[FeedSummary, int, int], None]
+log = logging.getLogger("scraper.fulltext")
 
 
 def outcome_from_fetch(feed: FeedConfig, fetched: FetchResult) -> FeedOutcome:
@@ -56,15 +60,55 @@ def outcome_from_fetch(feed: FeedConfig, fetched: FetchResult) -> FeedOutcome:
 
 
 async def poll_feed(
-    fetcher: Fetcher, feed: FeedConfig, state: FeedState, executor: Executor | None = None
+    fetcher: Fetcher, feed: FeedConfig, state: FeedState, executor: Executor | None = None,
+    known: Collection[str] = (),
 ) -> FeedOutcome:
-    """Fetch one feed (at its remembered address, with its validators) and parse it."""
+    """Fetch one feed (at its remembered address, with its validators), parse
+    it, and where needed fetch article pages; `known` holds the content hashes
+    already archived, whose pages are never fetched again."""
     url = state.redirect_url or feed.url
     fetched = await fetcher.fetch(url, etag=state.etag, last_modified=state.last_modified)
-    if fetched.ok and not fetched.not_modified:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, outcome_from_fetch, feed, fetched)
-    return outcome_from_fetch(feed, fetched)
+    if not fetched.ok or fetched.not_modified:
+        return outcome_from_fetch(feed, fetched)
+    loop = asyncio.get_running_loop()
+    outcome = await loop.run_in_executor(executor, outcome_from_fetch, feed, fetched)
+    if feed.full_text == "never" or not outcome.records:
+        return outcome
+    records = await asyncio.gather(
+        *(_full_text(fetcher, feed, r, known, executor) for r in outcome.records))
+    return replace(outcome, records=tuple(records))
+
+
+async def _full_text(
+    fetcher: Fetcher, feed: FeedConfig, record: Record, known: Collection[str],
+    executor: Executor | None,
+) -> Record:
+    """The record with its article page's main content, or with the feed's
+    summary and the reason the page was not used."""
+    if record.content_hash in known or not record.url:
+        return record
+    if feed.full_text == "always":
+        want, reason = True, "full_text = always"
+    else:
+        content, summary = ("", record.body) if record.summary_only else (record.body, "")
+        want, reason = needs_full_text(content, summary)
+    log.info("%s: %s page: %s", record.url, "fetching" if want else "not fetching", reason)
+    if not want:
+        return record
+    page = await fetcher.fetch(record.url, untrusted=True)
+    if not page.ok:
+        return record.without_full_text(f"{page.error_kind}: {page.error}")
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, _apply_page, record, feed, page)
+
+
+def _apply_page(record: Record, feed: FeedConfig, page: FetchResult) -> Record:
+    extracted = extract(page.content, page.final_url, selector=feed.selector,
+                        content_type=page.headers.get("content-type", ""))
+    if not extracted.text.strip():
+        return record.without_full_text("no article text found on the page")
+    return record.with_full_text(extracted.html, page.final_url, extracted.image,
+                                 extracted.published)
 
 
 async def run_pass(
@@ -82,7 +126,9 @@ async def run_pass(
     summaries: list[FeedSummary] = []
     async with Fetcher(settings.http) as fetcher:
         tasks = [
-            asyncio.create_task(_timed_poll(fetcher, feed, store.feed_state(feed.url), executor))
+            asyncio.create_task(_timed_poll(
+                fetcher, feed, store.feed_state(feed.url), executor,
+                store.content_hashes(feed.url) if feed.full_text != "never" else ()))
             for feed in feeds
         ]
         for done, task in enumerate(asyncio.as_completed(tasks), start=1):
@@ -99,11 +145,12 @@ async def run_pass(
 
 
 async def _timed_poll(
-    fetcher: Fetcher, feed: FeedConfig, state: FeedState, executor: Executor | None
+    fetcher: Fetcher, feed: FeedConfig, state: FeedState, executor: Executor | None,
+    known: Collection[str],
 ) -> FeedOutcome:
     started = time.monotonic()
     try:
-        outcome = await poll_feed(fetcher, feed, state, executor)
+        outcome = await poll_feed(fetcher, feed, state, executor, known)
     except Exception as exc:  # a bug must not stop the other feeds
         return FeedOutcome(feed_url=feed.url, status="error",
                            error=f"internal error: {type(exc).__name__}: {exc}",

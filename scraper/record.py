@@ -56,7 +56,8 @@ class Record:
     body: str
     published: datetime | None
     summary_only: bool = False  # the feed carried only a summary
-    fulltext_error: str = ""
+    fulltext_error: str = ""  # why the article page was not used
+    entry_hash: str = ""  # hash of the feed's version, kept when full text replaces it
 
     @property
     def thumbnail(self) -> str:
@@ -64,13 +65,30 @@ class Record:
 
     @property
     def content_hash(self) -> str:
-        """What makes a new version: title, body, date and image."""
-        stamp = self.published.isoformat() if self.published else ""
-        data = "\x1f".join((self.title, self.body, stamp, self.headimg))
-        return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
+        """What makes a new version: the feed entry's title, body, date and image
+        (so an unchanged entry is unchanged even after its page was fetched)."""
+        return self.entry_hash or _hash(self.title, self.body, self.published, self.headimg)
 
-    def with_body(self, body: str, headimg: str = "", error: str = "") -> Record:
-        return replace(self, body=body, headimg=headimg or self.headimg, fulltext_error=error)
+    def without_full_text(self, reason: str) -> Record:
+        """The feed's summary stays; `reason` says why the page was not used."""
+        return replace(self, fulltext_error=reason)
+
+    def with_full_text(
+        self, page_html: str, page_url: str, image: str = "", published: datetime | None = None
+    ) -> Record:
+        """The body replaced by an article page's main content (sanitized here)."""
+        cleaned = clean_html(page_html, page_url)
+        return replace(
+            self, body=cleaned.html, summary_only=False, fulltext_error="",
+            headimg=cleaned.first_image or self.headimg or absolute(image, page_url),
+            published=self.published or published,
+        )
+
+
+def _hash(title: str, body: str, published: datetime | None, headimg: str) -> str:
+    stamp = published.isoformat() if published else ""
+    data = "\x1f".join((title, body, stamp, headimg))
+    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def build_record(entry: Entry, feed: FeedConfig, feed_url: str | None = None) -> Record:
@@ -78,7 +96,7 @@ def build_record(entry: Entry, feed: FeedConfig, feed_url: str | None = None) ->
     raw_body = entry.content or entry.summary
     cleaned = clean_html(raw_body, entry.base)
     headimg = cleaned.first_image or entry.image
-    return Record(
+    record = Record(
         url=entry.link,
         guid=entry.guid,
         feed_url=feed_url or feed.url,
@@ -90,6 +108,7 @@ def build_record(entry: Entry, feed: FeedConfig, feed_url: str | None = None) ->
         published=entry.published or entry.updated,
         summary_only=not entry.content,
     )
+    return replace(record, entry_hash=record.content_hash)
 
 
 def clean_title(raw: str, body_html: str = "", fallback: str = "") -> str:

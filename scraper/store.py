@@ -183,6 +183,11 @@ class Store:
         rows = self.db.execute("SELECT url, next_poll, poll_interval FROM feeds")
         return {url: (_parse_iso(nxt), ivl) for url, nxt, ivl in rows.fetchall()}
 
+    def content_hashes(self, feed_url: str) -> set[str]:
+        """Content hashes of the articles a feed archived (pages not to fetch again)."""
+        rows = self.db.execute("SELECT content_hash FROM articles WHERE feed_url = ?", [feed_url])
+        return {r[0] for r in rows.fetchall()}
+
     def feed_rows(self) -> list[dict[str, Any]]:
         """Every feed row with its article count."""
         rows = self.db.execute(

@@ -1,0 +1,103 @@
+"""Full text through the real CLI: summary feeds get their article page's body."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from conftest import make_config, run_cli
+from pytest_httpserver import HTTPServer
+
+ARTICLE = """<!doctype html><html lang="zh"><head><meta charset="gbk">
+<title>央行宣布降准_新浪财经</title>
+<meta property="og:image" content="/og.jpg"></head><body>
+<div class="nav"><a href="/">首页</a> <a href="/a">财经</a></div>
+<div id="artibody"><p>中国人民银行决定于2024年2月5日下调金融机构存款准备金率0.5个百分点。</p>
+<p>此次降准将向市场提供长期流动性约1万亿元，有助于保持流动性合理充裕。</p>
+<img data-src="/img/chart.png" src="data:image/gif;base64,R0lGOD">
+<p>专家表示，这体现了稳健货币政策的灵活适度、精准有效。</p>
+<p class="article-editor">责任编辑：张三</p></div>
+<div class="footer">版权所有</div></body></html>"""
+
+
+def _feed(base: str, pages: list[str]) -> str:
+    items = "".join(
+        f"<item><title>第{i}条 央行宣布降准</title><link>{base}{page}</link>"
+        f"<pubDate>Mon, 05 Feb 2024 0{i}:00:00 GMT</pubDate>"
+        f"<description>中国人民银行决定下调存款准备金率……阅读全文</description></item>"
+        for i, page in enumerate(pages)
+    )
+    return f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>"
+
+
+def _setup(tmp_path: Path, server: HTTPServer, pages: list[str], **http: object) -> Path:
+    server.expect_request("/feed").respond_with_data(
+        _feed(server.url_for(""), pages), content_type="application/rss+xml")
+    server.expect_request("/article").respond_with_data(
+        ARTICLE.encode("gbk"), content_type="text/html; charset=gbk")
+    server.expect_request("/missing").respond_with_data("gone", status=404)
+    server.expect_request("/huge").respond_with_data(b"<p>x</p>" * 200_000,
+                                                     content_type="text/html")
+    return make_config(tmp_path / "c.toml", [{
+        "url": server.url_for("/feed"), "category": "金融", "source": "新浪财经",
+        "channel": "国内", "full_text": "auto", "selector": "#artibody",
+    }], http={"max_bytes": 500_000, **http})
+
+
+def _rows(db: Path) -> dict[str, sqlite3.Row]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    return {r["url"].rsplit("/", 1)[1]: r for r in conn.execute("SELECT * FROM articles")}
+
+
+def test_summary_entry_gets_the_article_page_once(tmp_path: Path, httpserver: HTTPServer) -> None:
+    config = _setup(tmp_path, httpserver, ["/article"], allow_private=True)
+    db = tmp_path / "a.db"
+    first = run_cli("fetch", "--json", "--config", str(config), "--db", str(db))
+    assert first.returncode == 0, first.stderr
+    row = _rows(db)["article"]
+    assert "1万亿元" in row["body"] and "稳健货币政策" in row["body"]
+    assert "阅读全文" not in row["body"] and "版权所有" not in row["body"]
+    assert "首页" not in row["body"]
+    assert row["summary_only"] == 0 and row["fulltext_error"] == ""
+    assert row["headimg"] == httpserver.url_for("/img/chart.png")  # lazy image made real
+    shown = run_cli("show", "1", "--config", str(config), "--db", str(db)).stdout
+    assert "<div>\n" in shown and "&#123;" not in row["body"]
+    second = run_cli("fetch", "--json", "--config", str(config), "--db", str(db))
+    assert second.json()["updated"] == 0
+    pages = [r.path for r, _ in httpserver.log if r.path == "/article"]
+    assert len(pages) == 1  # never fetched again for an unchanged entry
+
+
+def test_refused_pages_keep_the_summary_and_say_why(tmp_path: Path, httpserver: HTTPServer) -> None:
+    config = _setup(tmp_path, httpserver, ["/missing", "/huge"], allow_private=True)
+    db = tmp_path / "a.db"
+    result = run_cli("fetch", "--config", str(config), "--db", str(db))
+    assert result.returncode == 0  # a refused page does not fail the feed
+    assert "full text not used: 404" in result.stdout
+    assert "full text not used: too-large" in result.stdout
+    rows = _rows(db)
+    assert rows["missing"]["fulltext_error"].startswith("404")
+    assert rows["huge"]["fulltext_error"].startswith("too-large")
+    for row in rows.values():
+        assert "阅读全文" in row["body"] and row["summary_only"] == 1
+
+
+def test_private_article_links_are_refused_by_default(tmp_path: Path, httpserver: HTTPServer) -> None:
+    config = _setup(tmp_path, httpserver, ["/article"])  # allow_private = false
+    db = tmp_path / "a.db"
+    result = run_cli("fetch", "--json", "--config", str(config), "--db", str(db))
+    assert result.returncode == 0
+    assert not [r for r, _ in httpserver.log if r.path == "/article"]  # no request sent
+    row = _rows(db)["article"]
+    assert row["fulltext_error"].startswith("blocked") and "127.0.0.1" in row["fulltext_error"]
+    assert "阅读全文" in row["body"]
+
+
+def test_full_text_never_fetches_no_page(tmp_path: Path, httpserver: HTTPServer) -> None:
+    config = _setup(tmp_path, httpserver, ["/article"], allow_private=True)
+    text = config.read_text().replace('full_text = "auto"', 'full_text = "never"')
+    config.write_text(text)
+    result = run_cli("fetch", "--config", str(config), "--db", str(tmp_path / "a.db"))
+    assert result.returncode == 0
+    assert not [r for r, _ in httpserver.log if r.path == "/article"]
