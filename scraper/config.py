@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import zoneinfo
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ class FeedConfig:
     full_text: str = "auto"
     selector: str = ""
     enabled: bool = True
+    timezone: str = ""  # zone for page dates that carry none ("+08:00", "Asia/Shanghai")
 
     @property
     def categories(self) -> list[str]:
@@ -202,7 +204,7 @@ def _http(http: dict[str, Any]) -> HttpSettings:
 
 _FEED_KEYS = {
     "url", "route", "category", "source", "channel", "interval",
-    "full_text", "selector", "enabled",
+    "full_text", "selector", "enabled", "timezone",
 }
 
 
@@ -231,6 +233,10 @@ def _feed(item: Any, index: int, base_url: str) -> FeedConfig:
     interval = (
         _duration(item, "interval", where, 0, minimum=1) if "interval" in item else None
     )
+    timezone = _string(item, "timezone", where, "").strip()
+    if timezone and not _valid_zone(timezone):
+        raise ValueError(f"{where}timezone: expected an offset like \"+08:00\" or a zone "
+                         f"name like \"Asia/Shanghai\", got {timezone!r}")
     return FeedConfig(
         url=url,
         category=_string(item, "category", where, "").strip(),
@@ -240,7 +246,18 @@ def _feed(item: Any, index: int, base_url: str) -> FeedConfig:
         full_text=full_text,
         selector=_string(item, "selector", where, "").strip(),
         enabled=_bool(item, "enabled", where, True),
+        timezone=timezone,
     )
+
+
+def _valid_zone(name: str) -> bool:
+    if re.fullmatch(r"[+-]\d\d:?\d\d", name) or name.upper() in ("UTC", "GMT"):
+        return True
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _no_duplicate_feeds(feeds: tuple[FeedConfig, ...]) -> None:

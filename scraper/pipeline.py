@@ -104,7 +104,7 @@ async def _full_text(
 
 def _apply_page(record: Record, feed: FeedConfig, page: FetchResult) -> Record:
     extracted = extract(page.content, page.final_url, selector=feed.selector,
-                        content_type=page.headers.get("content-type", ""))
+                        content_type=page.headers.get("content-type", ""), tz_hint=feed.timezone)
     if not extracted.text.strip():
         return record.without_full_text("no article text found on the page")
     return record.with_full_text(extracted.html, page.final_url, extracted.image,

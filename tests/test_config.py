@@ -27,7 +27,8 @@ def test_bad_durations_are_refused(bad: object) -> None:
 def test_route_is_joined_to_rsshub_base(tmp_path: Path) -> None:
     path = make_config(
         tmp_path / "c.toml",
-        [{"route": "/sina/finance/china", "source": "新浪财经", "interval": "10m"}],
+        [{"route": "/sina/finance/china", "source": "新浪财经", "interval": "10m",
+          "timezone": "Asia/Shanghai"}],
         rsshub={"base_url": "http://127.0.0.1:1200/"},
         schedule={"interval": "2h", "jitter": "0s"},
     )
@@ -38,6 +39,7 @@ def test_route_is_joined_to_rsshub_base(tmp_path: Path) -> None:
     assert settings.schedule.interval == 7200
     assert settings.schedule.jitter == 0
     assert feed.full_text == "auto" and feed.enabled
+    assert feed.timezone == "Asia/Shanghai"
 
 
 @pytest.mark.parametrize(
@@ -55,6 +57,7 @@ def test_route_is_joined_to_rsshub_base(tmp_path: Path) -> None:
         ([], {"http": {"per_host": 0}}, "http.per_host"),
         ([], {"schedule": {"interval": "0s"}}, "schedule.interval"),
         ([], {"archive": {"database": 3}}, "archive.database"),
+        ([{"url": "http://a/x", "timezone": "Mars/Olympus"}], {}, "feeds[0].timezone"),
     ],
 )
 def test_bad_config_names_file_and_key(

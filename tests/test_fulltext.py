@@ -101,3 +101,25 @@ def test_full_text_never_fetches_no_page(tmp_path: Path, httpserver: HTTPServer)
     result = run_cli("fetch", "--config", str(config), "--db", str(tmp_path / "a.db"))
     assert result.returncode == 0
     assert not [r for r, _ in httpserver.log if r.path == "/article"]
+
+
+def test_page_date_fills_a_missing_feed_date_in_the_feeds_zone(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    page = ARTICLE.replace(
+        '<meta property="og:image" content="/og.jpg">',
+        '<meta property="article:published_time" content="2024-02-05 09:30:00">')
+    httpserver.expect_request("/feed").respond_with_data(
+        f"<rss version='2.0'><channel><title>t</title><item><title>无日期</title>"
+        f"<link>{httpserver.url_for('/dated')}</link><description>摘要……</description>"
+        f"</item></channel></rss>", content_type="application/rss+xml")
+    httpserver.expect_request("/dated").respond_with_data(
+        page.encode("gbk"), content_type="text/html; charset=gbk")
+    config = make_config(tmp_path / "c.toml", [{
+        "url": httpserver.url_for("/feed"), "source": "S", "full_text": "always",
+        "timezone": "+08:00"}], http={"allow_private": True})
+    db = tmp_path / "a.db"
+    assert run_cli("fetch", "--config", str(config), "--db", str(db)).returncode == 0
+    row = _rows(db)["dated"]
+    assert row["published"] == "2024-02-05T01:30:00Z"
+    assert row["date"] == "Mon, 05 Feb 2024 01:30:00 GMT"
