@@ -18,7 +18,7 @@ import random
 import re
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin
 
@@ -30,6 +30,7 @@ from scraper.urls import host_of
 __all__ = ["FetchResult", "Fetcher"]
 
 _RETRY_STATUSES = {408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
+_REDIRECTS = {301, 302, 303, 307, 308}
 _PERMANENT = {301, 308}
 _MAX_REDIRECTS = 10
 _MAX_RETRY_WAIT = 30.0  # longer Retry-After values are left to the scheduler
@@ -128,7 +129,7 @@ class Fetcher:
             attempts += 1
             try:
                 result = await self._follow(url, headers, untrusted)
-                return _with(result, attempts, started)
+                return replace(result, attempts=attempts, elapsed=time.monotonic() - started)
             except _Failure as failure:
                 wait = self._backoff(attempts, failure)
                 if not failure.retry or attempts > self.settings.retries or wait is None:
@@ -154,9 +155,9 @@ class Fetcher:
             if untrusted and not self.settings.allow_private:
                 await _refuse_private(current)
             response = await self._attempt(current, headers)
-            if response.status not in (301, 302, 303, 307, 308):
+            if response.status not in _REDIRECTS:
                 new_home = current if permanent and current != url else None
-                return _replace_url(response, url, new_home)
+                return replace(response, url=url, permanent_redirect=new_home)
             target = response.headers.get("location", "").strip()
             if not target:
                 raise _Failure("redirect", f"HTTP {response.status} without a Location", current)
@@ -187,7 +188,7 @@ class Fetcher:
         async with self._client.stream("GET", url, headers=headers) as response:
             got = {k.lower(): v for k, v in response.headers.items()}
             status = response.status_code
-            if status in (301, 302, 303, 307, 308, 304):
+            if status in _REDIRECTS or status == 304:
                 return FetchResult(url=url, final_url=url, status=status, headers=got)
             if status >= 400:
                 raise _http_failure(status, response.reason_phrase, got, url)
@@ -204,17 +205,6 @@ class Fetcher:
                 chunks.append(chunk)
             return FetchResult(url=url, final_url=url, status=status,
                                content=b"".join(chunks), headers=got)
-
-
-def _with(result: FetchResult, attempts: int, started: float) -> FetchResult:
-    return FetchResult(**{**result.__dict__, "attempts": attempts,
-                          "elapsed": time.monotonic() - started})
-
-
-def _replace_url(result: FetchResult, url: str, new_home: str | None) -> FetchResult:
-    return FetchResult(**{**result.__dict__, "url": url, "permanent_redirect": new_home})
-
-
 
 
 def _http_failure(status: int, reason: str, headers: dict[str, str], url: str) -> _Failure:

@@ -24,7 +24,7 @@ from scraper.parser import FeedParseError, parse_feed
 from scraper.record import Record, build_record
 from scraper.store import FeedState, Store
 
-__all__ = ["network_down", "outcome_from_fetch", "poll_feed", "run_pass"]
+__all__ = ["network_down", "outcome_from_fetch", "poll_feed", "poll_stored_feed", "run_pass"]
 
 _NETWORK_FAILURES = {"connection", "timeout", "tls"}
 
@@ -126,9 +126,7 @@ async def run_pass(
     summaries: list[FeedSummary] = []
     async with Fetcher(settings.http) as fetcher:
         tasks = [
-            asyncio.create_task(_timed_poll(
-                fetcher, feed, store.feed_state(feed.url), executor,
-                store.content_hashes(feed.url) if feed.full_text != "never" else ()))
+            asyncio.create_task(poll_stored_feed(fetcher, feed, store, executor))
             for feed in feeds
         ]
         for done, task in enumerate(asyncio.as_completed(tasks), start=1):
@@ -144,18 +142,21 @@ async def run_pass(
     return summaries
 
 
-async def _timed_poll(
-    fetcher: Fetcher, feed: FeedConfig, state: FeedState, executor: Executor | None,
-    known: Collection[str],
+async def poll_stored_feed(
+    fetcher: Fetcher, feed: FeedConfig, store: Store, executor: Executor | None = None
 ) -> FeedOutcome:
+    """`poll_feed` with the feed's remembered state and archived hashes read
+    from the store (reads only: the caller writes). Never raises: a bug in
+    one poll becomes that feed's error, not every feed's."""
+    state = store.feed_state(feed.url)
+    known = store.content_hashes(feed.url) if feed.full_text != "never" else ()
     started = time.monotonic()
     try:
-        outcome = await poll_feed(fetcher, feed, state, executor, known)
-    except Exception as exc:  # a bug must not stop the other feeds
+        return await poll_feed(fetcher, feed, state, executor, known)
+    except Exception as exc:
         return FeedOutcome(feed_url=feed.url, status="error",
                            error=f"internal error: {type(exc).__name__}: {exc}",
                            elapsed=time.monotonic() - started)
-    return outcome
 
 
 def network_down(summaries: list[FeedSummary]) -> bool:

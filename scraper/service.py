@@ -39,9 +39,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from scraper.config import ConfigError, FeedConfig, Settings
 from scraper.export import Exporter, write_articles
 from scraper.fetcher import Fetcher
-from scraper.models import FeedOutcome, FeedSummary
+from scraper.models import FeedSummary
 from scraper.notify import Notifier, watchdog_interval
-from scraper.pipeline import poll_feed
+from scraper.pipeline import poll_stored_feed
 from scraper.store import Store
 
 __all__ = [
@@ -415,12 +415,7 @@ class Service:
 
     async def _poll_once(self, url: str, job: _FeedJob, started: float) -> None:
         assert self.store is not None and self.fetcher is not None
-        state = self.store.feed_state(url)
-        try:
-            outcome = await poll_feed(self.fetcher, job.feed, state)
-        except Exception as exc:
-            outcome = FeedOutcome(feed_url=url, status="error",
-                                  error=f"internal error: {type(exc).__name__}: {exc}")
+        outcome = await poll_stored_feed(self.fetcher, job.feed, self.store)
         summary = self.store.save(outcome)  # the single writer, in the loop thread
         self.polls += 1
         exported = 0

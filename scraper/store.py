@@ -342,19 +342,15 @@ class Store:
             "fulltext_error": record.fulltext_error,
             "revision": (old["revision"] or 1) + 1 if old else 1,
         }
-        fts_row = [record.title, segment(html_to_text(record.body))]
+        indexed = [segment(record.title), segment(html_to_text(record.body))]
         if old:
             self._update("articles", "id", old["id"], row)
-            self.db.execute(
-                "UPDATE articles_fts SET title = ?, body = ? WHERE rowid = ?",
-                [segment(fts_row[0]), fts_row[1], old["id"]],
-            )
+            self.db.execute("UPDATE articles_fts SET title = ?, body = ? WHERE rowid = ?",
+                            [*indexed, old["id"]])
             return int(old["id"])
         article_id = self._insert("articles", row)
-        self.db.execute(
-            "INSERT INTO articles_fts (rowid, title, body) VALUES (?, ?, ?)",
-            [article_id, segment(fts_row[0]), fts_row[1]],
-        )
+        self.db.execute("INSERT INTO articles_fts (rowid, title, body) VALUES (?, ?, ?)",
+                        [article_id, *indexed])
         return article_id
 
     # -- reading ---------------------------------------------------------------
