@@ -96,7 +96,7 @@ def parse_feed(content: bytes, url: str, headers: dict[str, str] | None = None) 
         link=feed_link,
         ttl=_int_or_none(feed.get("ttl")),
         encoding=parsed.get("encoding", "") or "",
-        entries=[_entry(e, url, doc_base) for e in entries],
+        entries=[_entry(e, doc_base) for e in entries],
         warning=str(parsed.get("bozo_exception", "")) if parsed.get("bozo") else "",
         charset_note=charset_note,
     )
@@ -166,7 +166,7 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _entry(e: Any, feed_url: str, doc_base: str) -> Entry:
+def _entry(e: Any, doc_base: str) -> Entry:
     link = _link(e, doc_base)
     content, content_base = _content(e)
     summary = e.get("summary", "") or ""
