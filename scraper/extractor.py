@@ -141,13 +141,31 @@ def _parse(text: str) -> lxml.html.HtmlElement | None:
         return None
 
 
-def _meta(doc, *names: str) -> str:
+Metas = dict[tuple[str, str], str]
+_META_ATTRS = ("property", "name", "itemprop")
+
+
+def _meta_index(doc) -> Metas:
+    """(attribute, value) -> first non-empty content of the page's `<meta>`s, in one
+    pass (an XPath per looked-up name cost a few ms per page)."""
+    index: Metas = {}
+    for el in doc.iter("meta"):
+        content = (el.get("content") or "").strip()
+        if not content:
+            continue
+        for attr in _META_ATTRS:
+            value = el.get(attr)
+            if value is not None:
+                index.setdefault((attr, value), content)
+    return index
+
+
+def _meta(metas: Metas, *names: str) -> str:
     for name in names:
-        for attr in ("property", "name", "itemprop"):
-            for el in doc.xpath(f'//meta[@{attr}="{name}"]'):
-                value = (el.get("content") or "").strip()
-                if value:
-                    return value
+        for attr in _META_ATTRS:
+            value = metas.get((attr, name))
+            if value:
+                return value
     return ""
 
 
@@ -263,8 +281,8 @@ _VISIBLE_DATE = re.compile(
 )
 
 
-def _published(doc, ld: list[dict], tz: timezone | None) -> datetime | None:
-    value = _meta(doc, *_DATE_METAS)
+def _published(doc, metas: Metas, ld: list[dict], tz: timezone | None) -> datetime | None:
+    value = _meta(metas, *_DATE_METAS)
     if value:
         parsed = parse_date(value, tz)
         if parsed:
@@ -455,6 +473,8 @@ def _text_len(text: str) -> int:
     """Characters of visible text, CJK weighted x3 (a Chinese character carries
     about as much as an English word's worth of letters)."""
     stripped = _WS.sub("", text)
+    if stripped.isascii():  # most pieces of an English page: no CJK scan
+        return len(stripped)
     return len(stripped) + 2 * len(_CJK.findall(stripped))
 
 
@@ -645,98 +665,136 @@ def _has_block_child(el) -> bool:
     return any(isinstance(c.tag, str) and c.tag in _BLOCK and c.tag != "br" for c in el)
 
 
-def _generic(body) -> object | None:
-    """The element most likely to hold the article (a node of `body`'s tree)."""
+Sizes = dict[object, tuple[int, int]]
+
+
+def _measure(root) -> Sizes:
+    """`_text_len` of every element's text_content and of its links' text, in one
+    bottom-up pass: scoring asks this of every ancestor, and recomputing it per
+    ask made extraction quadratic in the page's size. (Both are sums over text
+    pieces, so children's figures add up.)"""
+    sizes: Sizes = {}
+    for el in reversed(list(root.iter())):  # children before their parent
+        if not isinstance(el.tag, str):  # comments: their text is not content
+            sizes[el] = (0, 0)
+            continue
+        total = _text_len(el.text) if el.text else 0
+        links = 0
+        for child in el:
+            child_total, child_links = sizes[child]
+            total += child_total + (_text_len(child.tail) if child.tail else 0)
+            links += child_links
+        sizes[el] = (total, links + total if el.tag == "a" else links)
+    return sizes
+
+
+def _density(sizes: Sizes, el) -> float:
+    total, links = sizes[el]
+    return links / total if total else 0.0
+
+
+def _base_score(el) -> float:
+    base = {"div": 5.0, "article": 8.0, "section": 3.0, "main": 5.0,
+            "pre": 3.0, "td": 3.0, "blockquote": 3.0}.get(el.tag, 0.0)
+    if el.tag in ("ol", "ul", "dl", "dd", "dt", "li", "form", "address"):
+        base = -3.0
+    elif el.tag in ("th", "h1", "h2", "h3", "h4", "h5", "h6"):
+        base = -5.0
+    return base + _class_weight(el)
+
+
+_CONTAINERS = ("div", "section", "article", "font", "span", "li", "td")
+
+
+def _paragraph_score(el, sizes: Sizes) -> float:
+    """How much `el` reads like one paragraph of prose (0: not a paragraph)."""
+    if el.tag in _CONTAINERS and _has_block_child(el):
+        # only leaf-ish containers act as paragraphs, on their own text
+        text = (el.text or "") + "".join((c.tail or "") for c in el)
+        length = _text_len(text)
+        if length < 80:
+            return 0.0
+    else:
+        length = sizes[el][0]
+        if length < 25:
+            return 0.0
+        text = el.text_content()
+    score = 1.0 + len(_COMMAS.findall(text)) + min(length / 100.0, 3.0)
+    return score * 0.5 if el.tag in ("li", "td", "span", "font") else score
+
+
+def _score_ancestors(body, sizes: Sizes) -> dict[object, float]:
+    """Readability's scores: each paragraph credits its parent, grandparent and
+    great-grandparent (1, 1/2, 1/6 of its score)."""
     scores: dict[object, float] = {}
     for el in body.iter(*_CANDIDATE_TAGS):
-        tag = el.tag
-        containers = ("div", "section", "article", "font", "span", "li", "td")
-        if tag in containers and _has_block_child(el):
-            # only leaf-ish containers act as paragraphs
-            own = (el.text or "") + "".join((c.tail or "") for c in el)
-            if _text_len(own) < 80:
-                continue
-            text = own
-        else:
-            text = el.text_content()
-        length = _text_len(text)
-        if length < 25:
-            continue
         parent = el.getparent()
         if parent is None:
             continue
-        score = 1.0 + len(_COMMAS.findall(text)) + min(length / 100.0, 3.0)
-        if tag in ("li", "td", "span", "font"):
-            score *= 0.5
-        ancestors = [parent]
-        grand = parent.getparent()
-        if grand is not None:
-            ancestors.append(grand)
-            great = grand.getparent()
-            if great is not None:
-                ancestors.append(great)
-        for level, anc in enumerate(ancestors):
+        score = _paragraph_score(el, sizes)
+        if not score:
+            continue
+        anc, level = parent, 0
+        while anc is not None and level < 3:
             if anc not in scores:
-                base = {"div": 5.0, "article": 8.0, "section": 3.0, "main": 5.0,
-                        "pre": 3.0, "td": 3.0, "blockquote": 3.0}.get(anc.tag, 0.0)
-                if anc.tag in ("ol", "ul", "dl", "dd", "dt", "li", "form", "address"):
-                    base = -3.0
-                elif anc.tag in ("th", "h1", "h2", "h3", "h4", "h5", "h6"):
-                    base = -5.0
-                scores[anc] = base + _class_weight(anc)
-            scores[anc] += score / (1, 2, 3)[level] if level < 2 else score / 6
-    if not scores:
-        return None
+                scores[anc] = _base_score(anc)
+            scores[anc] += score / (1, 2, 6)[level]
+            anc, level = anc.getparent(), level + 1
+    return scores
+
+
+def _generic(body) -> object | None:
+    """The element most likely to hold the article (a node of `body`'s tree)."""
+    sizes = _measure(body.getroottree().getroot())
+    scores = _score_ancestors(body, sizes)
     best, best_score = None, 0.0
     for el, score in scores.items():
-        final = score * (1.0 - _link_density(el))
+        final = score * (1.0 - _density(sizes, el))
         if final > best_score:
             best, best_score = el, final
     if best is None:
         return None
-    # climb while an ancestor holds clearly more article paragraphs (split bodies)
-    good = _good_paragraphs(body)
+    best, best_score = _climb(body, best, best_score, scores, sizes)
+    return _with_siblings(best, best_score, scores, sizes)
+
+
+def _climb(body, best, best_score: float, scores: dict[object, float],
+           sizes: Sizes) -> tuple[object, float]:
+    """Climb while an ancestor holds clearly more article paragraphs (split bodies)."""
+    good = _good_paragraphs(body, sizes)
     own = _good_in(best, good)
-    own_total = _text_len(best.text_content())
+    own_total = sizes[best][0]
     parent, level = best.getparent(), 0
     while parent is not None and parent.tag not in ("body", "html") and level < CLIMB_LEVELS:
         level += 1
         more = _good_in(parent, good)
-        total = _text_len(parent.text_content())
+        total = sizes[parent][0]
         purity = (more - own) / max(total - own_total, 1)
-        if (more > own * CLIMB_RATIO + CLIMB_MIN and _link_density(parent) < CLIMB_DENSITY
-                and purity >= CLIMB_PURITY):
+        density = _density(sizes, parent)
+        if more > own * CLIMB_RATIO + CLIMB_MIN and density < CLIMB_DENSITY \
+                and purity >= CLIMB_PURITY:
             best, own, own_total = parent, more, total
-            best_score = max(best_score, scores.get(parent, 0.0) * (1 - _link_density(parent)))
+            best_score = max(best_score, scores.get(parent, 0.0) * (1 - density))
         parent = parent.getparent()
-    # gather siblings that look like more of the article
+    return best, best_score
+
+
+def _with_siblings(best, best_score: float, scores: dict[object, float], sizes: Sizes):
+    """`best`, or a wrapper holding it and the siblings that look like more of
+    the article."""
     parent = best.getparent()
     if parent is None:
         return best
     threshold = max(10.0, best_score * 0.2)
-    keep = []
     best_marker = _marker(best)
+    keep = []
     for sib in parent:
         if not isinstance(sib.tag, str):
             continue
-        if sib is best:
-            keep.append(sib)
-            continue
-        add = False
-        sib_score = scores.get(sib, 0.0) * (1.0 - _link_density(sib))
+        sib_score = scores.get(sib, 0.0) * (1.0 - _density(sizes, sib))
         if best_marker.strip() and _marker(sib) == best_marker:
             sib_score += best_score * 0.2
-        if sib_score >= threshold:
-            add = True
-        elif sib.tag == "p":
-            text = sib.text_content()
-            length = _text_len(text)
-            density = _link_density(sib)
-            if (length > 80 and density < 0.25) or (
-                0 < length <= 80 and density == 0 and re.search(r"[.。!?！？]\s*$", text)
-            ):
-                add = True
-        if add:
+        if sib is best or sib_score >= threshold or (sib.tag == "p" and _prose(sib, sizes)):
             keep.append(sib)
     if len(keep) == 1:
         return best
@@ -744,6 +802,15 @@ def _generic(body) -> object | None:
     for el in keep:
         wrapper.append(_copy(el))
     return wrapper
+
+
+def _prose(p, sizes: Sizes) -> bool:
+    """A sibling paragraph worth keeping: long with few links, or a short
+    link-free sentence."""
+    length, density = sizes[p][0], _density(sizes, p)
+    if length > 80:
+        return density < 0.25
+    return length > 0 and density == 0 and bool(re.search(r"[.。!?！？]\s*$", p.text_content()))
 
 
 CLIMB_LEVELS = 4
@@ -754,24 +821,28 @@ CLIMB_DENSITY = 0.4
 CLIMB_PURITY = 0.3
 
 
-def _good_paragraphs(body) -> dict[object, int]:
-    """Text weight of every paragraph that reads like article prose."""
+def _good_paragraphs(body, sizes: Sizes) -> dict[object, int]:
+    """Text weight of every paragraph that reads like article prose (not inside
+    a boilerplate block)."""
     good: dict[object, int] = {}
+    boiler: dict[object, bool] = {}
     for p in body.iter("p"):
-        text = p.text_content()
-        length = _text_len(text)
-        if length < 60 or _link_density(p) > 0.3:
-            continue
-        anc, bad = p.getparent(), False
-        while anc is not None and anc.tag != "body":
-            marker = _marker(anc)
-            if marker.strip() and _BOILER.search(marker) and not _POSITIVE.search(marker):
-                bad = True
-                break
-            anc = anc.getparent()
-        if not bad:
+        length = sizes[p][0]
+        if length >= 60 and _density(sizes, p) <= 0.3 and not _in_boiler(p, boiler):
             good[p] = length
     return good
+
+
+def _in_boiler(el, memo: dict[object, bool]) -> bool:
+    """Is an ancestor of `el` (below body) marked as boilerplate? Memoised per ancestor."""
+    anc = el.getparent()
+    if anc is None or anc.tag == "body":
+        return False
+    if anc not in memo:
+        marker = _marker(anc)
+        bad = bool(marker.strip() and _BOILER.search(marker) and not _POSITIVE.search(marker))
+        memo[anc] = bad or _in_boiler(anc, memo)
+    return memo[anc]
 
 
 def _good_in(el, good: dict[object, int]) -> int:
@@ -845,8 +916,9 @@ def extract(page: bytes | str, url: str, selector: str = "", content_type: str =
         base = absolute(base_el.get("href") or "", url) or url
     host = host_of(url)
     ld = _json_ld(doc)
+    metas = _meta_index(doc)
 
-    title = _meta(doc, "og:title", "twitter:title")
+    title = _meta(metas, "og:title", "twitter:title")
     if not title:
         headline = _ld_value(ld, "headline")
         title = headline if isinstance(headline, str) else ""
@@ -861,15 +933,15 @@ def extract(page: bytes | str, url: str, selector: str = "", content_type: str =
     tz = _tzinfo(tz_hint)
     if tz is None and _looks_chinese(host, doc, title):
         tz = timezone(timedelta(hours=8))
-    published = _published(doc, ld, tz)
+    published = _published(doc, metas, ld, tz)
 
-    author = _meta(doc, "author", "article:author", "dc.creator", "DC.creator", "byl",
+    author = _meta(metas, "author", "article:author", "dc.creator", "DC.creator", "byl",
                    "parsely-author", "sailthru.author")
     if not author or author.startswith("http"):
         author = _person(_ld_value(ld, "author")) or ("" if author.startswith("http") else author)
     author = _WS.sub(" ", re.sub(r"^\s*by\s+", "", author, flags=re.I)).strip()
 
-    image = _meta(doc, "og:image", "og:image:url", "og:image:secure_url", "twitter:image",
+    image = _meta(metas, "og:image", "og:image:url", "og:image:secure_url", "twitter:image",
                   "twitter:image:src")
     if not image:
         ld_image = _ld_value(ld, "image")
