@@ -1,0 +1,31 @@
+"""lemon24/reader's side of bench/speed.py; runs in the benchmark's own venv.
+
+    python reader_run.py update DB URLS_FILE [WORKERS]   # add feeds, update_feeds()
+    python reader_run.py titles DB                       # JSON {link: title}
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from reader import make_reader
+
+
+def main() -> None:
+    command, db = sys.argv[1], sys.argv[2]
+    reader = make_reader(db)
+    if command == "update":
+        with open(sys.argv[3], encoding="utf-8") as f:
+            urls = f.read().split()
+        workers = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+        for url in urls:
+            reader.add_feed(url, exist_ok=True)
+        reader.update_feeds(workers=workers)
+    elif command == "titles":
+        print(json.dumps({e.link: e.title for e in reader.get_entries()}, ensure_ascii=False))
+    reader.close()
+
+
+if __name__ == "__main__":
+    main()

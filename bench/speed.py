@@ -1,0 +1,329 @@
+"""Speed and memory of `scraper fetch` against lemon24/reader, in one run.
+
+Serves a synthetic workload (bench/workload.py) on 127.0.0.1 and measures,
+each tool in its own process, medians of --repeat runs:
+
+- `scraper fetch` (this checkout, this interpreter), first pass and second
+  pass (every feed answers 304);
+- lemon24/reader 3.26 `update_feeds()`, installed in the benchmark's own
+  venv (bench/.venv-reader, created on first use from PyPI);
+- the floors: httpx alone (same requests in flight as scraper's per_host),
+  feedparser.parse alone over every document held in memory, and (full-text
+  mode) our extractor alone over every article page.
+
+Peak memory is sampled every 20 ms over the whole process tree (scraper's
+parse workers included): RSS summed, and PSS (shared pages counted once).
+
+    python bench/speed.py                      # 500 x 20, feed-content mode
+    python bench/speed.py --mode summary       # full-text mode: 10,000 article pages
+    python bench/speed.py --scaling 100,500,2000,5000 --repeat 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+READER_VENV = HERE / ".venv-reader"
+READER_VERSION = "3.26"
+IN_FLIGHT = 4  # scraper's per_host in the bench config, and the httpx floor's limit
+
+sys.path.insert(0, str(HERE))
+from workload import Workload  # noqa: E402
+
+
+@dataclass
+class Run:
+    wall: float
+    rss_mb: float
+    pss_mb: float
+    inner: dict = field(default_factory=dict)  # what the process reported itself
+
+
+# --- measuring a process tree -------------------------------------------------------
+
+def _tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            continue
+    return pids
+
+
+def _memory(pids: list[int]) -> tuple[int, int]:
+    rss = pss = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except OSError:
+            continue
+    return rss, pss
+
+
+def measure(cmd: list[str], ok: tuple[int, ...] = (0,)) -> Run:
+    """Run `cmd`, sampling its process tree's memory; fail loudly if it fails."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak = [0, 0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            rss, pss = _memory(_tree(proc.pid))
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - started
+    sampler.join()
+    if proc.returncode not in ok:
+        raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}):\n{err.decode()[-2000:]}")
+    inner = {}
+    lines = out.decode().strip().splitlines()
+    if lines and lines[-1].startswith("{"):
+        inner = json.loads(lines[-1])
+    return Run(wall, peak[0] / 1024, peak[1] / 1024, inner)
+
+
+# --- the tools ----------------------------------------------------------------------
+
+def reader_python() -> str:
+    python = READER_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"installing reader {READER_VERSION} into {READER_VENV} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(READER_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"reader=={READER_VERSION}",
+                        "sgmllib3k"],  # reader's vendored feedparser imports sgmllib
+                       check=True)
+    return str(python)
+
+
+def scraper_config(path: Path, urls: list[str], full_text: str) -> None:
+    feeds = "".join(
+        f'[[feeds]]\nurl = "{u}"\ncategory = "bench"\nsource = "s{i // 50}"\n'
+        f'channel = "c{i}"\nfull_text = "{full_text}"\n\n'
+        for i, u in enumerate(urls)
+    )
+    path.write_text(
+        f'[archive]\ndatabase = "{path.parent / "archive.db"}"\n\n'
+        f"[http]\ntimeout = 60\nretries = 0\nconcurrency = 16\nper_host = {IN_FLIGHT}\n"
+        "allow_private = true\n\n" + feeds,
+        encoding="utf-8",
+    )
+
+
+def run_scraper(work: Path, urls: list[str], full_text: str) -> tuple[Run, Run, dict[str, str]]:
+    config = work / "scraper.toml"
+    scraper_config(config, urls, full_text)
+    cmd = [sys.executable, "-m", "scraper", "fetch", "--config", str(config), "--json"]
+    first, second = measure(cmd), measure(cmd)
+    with sqlite3.connect(work / "archive.db") as db:
+        titles = dict(db.execute("SELECT url, title FROM articles"))
+    return first, second, titles
+
+
+def run_reader(work: Path, urls_file: Path) -> tuple[Run, Run, dict[str, str]]:
+    python, script, db = reader_python(), str(HERE / "reader_run.py"), str(work / "reader.db")
+    cmd = [python, script, "update", db, str(urls_file)]
+    first, second = measure(cmd), measure(cmd)
+    out = subprocess.run([python, script, "titles", db], capture_output=True, check=True)
+    return first, second, json.loads(out.stdout)
+
+
+def run_floor(tool: str, urls_file: Path) -> Run:
+    return measure([sys.executable, str(HERE / "floors.py"), tool, str(urls_file), str(IN_FLIGHT)])
+
+
+# --- the workload server ------------------------------------------------------------
+
+class Server:
+    def __init__(self, w: Workload) -> None:
+        cmd = [sys.executable, str(HERE / "workload.py"), "--feeds", str(w.feeds),
+               "--items", str(w.items), "--mode", w.mode, "--gbk", str(w.gbk)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self.base = self.proc.stdout.readline().strip()
+        if not self.base.startswith("http://127.0.0.1:"):
+            raise SystemExit("the workload server did not start")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def expected_titles(w: Workload, base: str) -> dict[str, str]:
+    return {f"{base}/a/{f}/{i}.html": w.title(f, i)
+            for f in range(w.feeds) for i in range(w.items)}
+
+
+def right(titles: dict[str, str], expected: dict[str, str]) -> int:
+    return sum(titles.get(url) == title for url, title in expected.items())
+
+
+# --- the tables ---------------------------------------------------------------------
+
+def _median(runs: list[Run], key: str) -> float:
+    return statistics.median(getattr(r, key) for r in runs)
+
+
+def compare(w: Workload, repeat: int, with_reader: bool) -> None:
+    server = Server(w)
+    try:
+        urls = [w.feed_url(server.base, f) for f in range(w.feeds)]
+        expected = expected_titles(w, server.base)
+        rows: dict[str, dict[str, list]] = {}
+        with tempfile.TemporaryDirectory(prefix="scraper-bench-") as tmp:
+            urls_file = Path(tmp) / "urls.txt"
+            urls_file.write_text("\n".join(urls))
+            pages_file = Path(tmp) / "pages.txt"
+            pages_file.write_text("\n".join(expected))
+            for n in range(repeat):
+                _one_round(w, Path(tmp) / f"r{n}", urls, urls_file, pages_file, expected,
+                           rows, with_reader)
+        _print_compare(w, rows)
+    finally:
+        server.close()
+
+
+def _one_round(w: Workload, work: Path, urls: list[str], urls_file: Path, pages_file: Path,
+               expected: dict[str, str], rows: dict, with_reader: bool) -> None:
+    full_text = "auto" if w.mode == "summary" else "never"
+    (work / "scraper").mkdir(parents=True)
+    first, second, titles = run_scraper(work / "scraper", urls, full_text)
+    _add(rows, "scraper fetch", first, second, right(titles, expected))
+    if with_reader:
+        (work / "reader").mkdir()
+        first, second, titles = run_reader(work / "reader", urls_file)
+        _add(rows, f"reader {READER_VERSION} update_feeds", first, second, right(titles, expected))
+    floor = run_floor("httpx", urls_file)
+    _add(rows, f"httpx alone, {IN_FLIGHT} in flight", floor, None, None, inner=True)
+    if w.mode == "content":
+        _add(rows, "feedparser.parse alone", run_floor("feedparser", urls_file), None, None,
+             inner=True)
+    else:
+        _add(rows, f"httpx alone, {len(pages_file.read_text().split())} pages",
+             run_floor("httpx", pages_file), None, None, inner=True)
+        _add(rows, "our extractor alone, 1 core", run_floor("extract", pages_file), None, None,
+             inner=True)
+
+
+def _add(rows: dict, name: str, first: Run, second: Run | None, titles: int | None,
+         inner: bool = False) -> None:
+    row = rows.setdefault(name, {"first": [], "second": [], "rss": [], "pss": [], "titles": []})
+    row["first"].append(first.inner["first"] if inner else first.wall)
+    if inner and "second" in first.inner:
+        row["second"].append(first.inner["second"])
+    if second is not None:
+        row["second"].append(second.wall)
+    row["rss"].append(first.rss_mb if second is None else max(first.rss_mb, second.rss_mb))
+    row["pss"].append(first.pss_mb if second is None else max(first.pss_mb, second.pss_mb))
+    if titles is not None:
+        row["titles"].append(titles)
+
+
+def _print_compare(w: Workload, rows: dict) -> None:
+    entries = w.feeds * w.items
+    print(f"\n{w.feeds} feeds x {w.items} items, mode {w.mode}, {w.gbk:.0%} GBK "
+          f"(medians of {len(next(iter(rows.values()))['first'])})\n")
+    print("| tool | first pass | feeds/s | entries/s | second pass (304) | peak RSS | peak PSS "
+          "| titles right |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    med = {name: {k: statistics.median(v) if v else None for k, v in row.items()}
+           for name, row in rows.items()}
+    for name, m in med.items():
+        second = f"{m['second']:.2f} s" if m["second"] is not None else "-"
+        titles = f"{int(m['titles'])}/{entries}" if m["titles"] is not None else "-"
+        print(f"| {name} | {m['first']:.2f} s | {w.feeds / m['first']:.0f} | "
+              f"{entries / m['first']:.0f} | {second} | {m['rss']:.0f} MB | {m['pss']:.0f} MB "
+              f"| {titles} |")
+    _print_ratios(w, med)
+
+
+def _print_ratios(w: Workload, med: dict) -> None:
+    ours = med["scraper fetch"]
+    reader = med.get(f"reader {READER_VERSION} update_feeds")
+    print()
+    if reader:
+        print(f"first pass, scraper / reader:  {ours['first'] / reader['first']:.2f} "
+              "(target <= 0.33)")
+        print(f"second pass, scraper / reader: {ours['second'] / reader['second']:.2f} "
+              "(target <= 1.0)")
+        print(f"peak RSS, scraper / reader:    {ours['rss'] / reader['rss']:.2f} (target <= 1.3)"
+              f"; PSS {ours['pss'] / reader['pss']:.2f}")
+    if w.mode == "summary":
+        pages = w.feeds * w.items
+        fetch_floor = med[f"httpx alone, {IN_FLIGHT} in flight"]["first"] \
+            + med[f"httpx alone, {pages} pages"]["first"]
+        extract = med["our extractor alone, 1 core"]["first"]
+        floor = fetch_floor + extract / 2
+        print(f"full text: floor = fetch {fetch_floor:.2f} s + extract {extract:.2f} s / 2 cores "
+              f"= {floor:.2f} s; scraper / floor = {ours['first'] / floor:.2f} (target <= 1.2)")
+
+
+def scaling(sizes: list[int], items: int, repeat: int) -> None:
+    print(f"\nscaling, scraper fetch, {items} items per feed, feed-content mode "
+          f"(medians of {repeat})\n")
+    print("| feeds | first pass | ms per feed | second pass | ms per feed | peak RSS | peak PSS |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for feeds in sizes:
+        w = Workload(feeds=feeds, items=items)
+        server = Server(w)
+        try:
+            urls = [w.feed_url(server.base, f) for f in range(feeds)]
+            runs = []
+            with tempfile.TemporaryDirectory(prefix="scraper-bench-") as tmp:
+                for n in range(repeat):
+                    work = Path(tmp) / f"r{n}"
+                    work.mkdir()
+                    runs.append(run_scraper(work, urls, "never")[:2])
+            first = statistics.median(r[0].wall for r in runs)
+            second = statistics.median(r[1].wall for r in runs)
+            rss = statistics.median(max(r[0].rss_mb, r[1].rss_mb) for r in runs)
+            pss = statistics.median(max(r[0].pss_mb, r[1].pss_mb) for r in runs)
+            print(f"| {feeds} | {first:.2f} s | {first / feeds * 1000:.1f} | {second:.2f} s | "
+                  f"{second / feeds * 1000:.1f} | {rss:.0f} MB | {pss:.0f} MB |", flush=True)
+        finally:
+            server.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--feeds", type=int, default=500)
+    ap.add_argument("--items", type=int, default=20)
+    ap.add_argument("--mode", choices=("content", "summary"), default="content")
+    ap.add_argument("--gbk", type=float, default=0.10)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-reader", action="store_true", help="skip lemon24/reader")
+    ap.add_argument("--scaling", help="comma-separated feed counts: scraper alone at each size")
+    args = ap.parse_args()
+    if args.scaling:
+        scaling([int(n) for n in args.scaling.split(",")], args.items, args.repeat)
+        return
+    w = Workload(feeds=args.feeds, items=args.items, mode=args.mode, gbk=args.gbk)
+    compare(w, args.repeat, not args.no_reader)
+
+
+if __name__ == "__main__":
+    main()
