@@ -20,8 +20,12 @@ _ZH_BOILER = (
     "script", "style", "iframe", "ins", ".share", ".bdsharebuttonbox", "[class*=qrcode]",
     "[class*=Qr]", "[class*=ewm]", "[id*=ad_]", "[class*=adv]",
 )
+# The CMS's "责任编辑" (responsible editor) line, bracketed or not, is page
+# furniture; an in-text credit such as "（编辑：王辉）" closing the story is kept,
+# as "(Editing by ...)" is in English stories.
 _EDITOR = (
-    re.compile(r"^\s*[（(]?\s*(责任编辑|责编|编辑|文章来源|来源)\s*[:：]"),
+    re.compile(r"^\s*[【\[［（(]?\s*(责任编辑|责编)\s*[:：]"),
+    re.compile(r"^\s*[（(]?\s*(文章来源|来源)\s*[:：]"),
     re.compile(r"^\s*海量资讯、精准解读，尽在新浪财经APP"),
     re.compile(r"^\s*(文章|本文)来源[:：]"),
     re.compile(r"^\s*(免责声明|风险提示)[:：].{0,20}(自媒体|投资有风险|不代表)"),
