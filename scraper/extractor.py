@@ -449,6 +449,9 @@ _BOILER = re.compile(
     r"editor|qr|qrcode|ewm|fenxiang|tuijian|xgyd|statement)(?:$|[\s_-])",
     re.I,
 )
+# Content containers whose names hold a boilerplate word: TRS WCM, the CMS of
+# most Chinese regulators and many portals, wraps the article in "TRS_Editor".
+_CONTENT_NAMES = re.compile(r"(?:^|\s)TRS_Editor(?:$|\s)", re.I)
 _POPUP = re.compile(r"rollover-people-block|tooltip|popover|hovercard|hover-card", re.I)
 _POSITIVE = re.compile(
     r"article|body|content|entry|main|page|post|text|blog|story|artibody|"
@@ -467,6 +470,11 @@ _WS = re.compile(r"[ \t\r\n\f\v\u00a0\u3000\u200b]+")
 
 def _marker(el) -> str:
     return f"{el.get('class') or ''} {el.get('id') or ''}"
+
+
+def _boilerplate_name(marker: str) -> bool:
+    """Do the class/id names say boilerplate (share bar, ads, editor line, ...)?"""
+    return bool(_BOILER.search(marker)) and not _CONTENT_NAMES.search(marker)
 
 
 def _text_len(text: str) -> int:
@@ -542,7 +550,7 @@ def _prune(root, rule: Rule | None = None) -> None:
             if marker.strip() and _POPUP.search(marker):
                 _remove(el)
                 continue
-            if marker.strip() and _BOILER.search(marker):
+            if marker.strip() and _boilerplate_name(marker):
                 text_len = _text_len(el.text_content())
                 if tag in ("p", "span", "a", "strong", "em") and text_len > 200:
                     continue
@@ -840,7 +848,8 @@ def _in_boiler(el, memo: dict[object, bool]) -> bool:
         return False
     if anc not in memo:
         marker = _marker(anc)
-        bad = bool(marker.strip() and _BOILER.search(marker) and not _POSITIVE.search(marker))
+        bad = bool(marker.strip() and _boilerplate_name(marker)
+                   and not _POSITIVE.search(marker))
         memo[anc] = bad or _in_boiler(anc, memo)
     return memo[anc]
 

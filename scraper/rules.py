@@ -18,7 +18,7 @@ __all__ = ["RULES", "Rule", "rule_for"]
 # Boilerplate common to many Chinese portals.
 _ZH_BOILER = (
     "script", "style", "iframe", "ins", ".share", ".bdsharebuttonbox", "[class*=qrcode]",
-    "[class*=Qr]", "[class*=ewm]", "[id*=ad_]", "[class*=adv]",
+    "[class*=qr_code]", "[class*=Qr]", "[class*=ewm]", "[id*=ad_]", "[class*=adv]",
 )
 # The CMS's "责任编辑" (responsible editor) line, bracketed or not, is page
 # furniture; an in-text credit such as "（编辑：王辉）" closing the story is kept,
@@ -28,7 +28,8 @@ _EDITOR = (
     re.compile(r"^\s*[（(]?\s*(文章来源|来源)\s*[:：]"),
     re.compile(r"^\s*海量资讯、精准解读，尽在新浪财经APP"),
     re.compile(r"^\s*(文章|本文)来源[:：]"),
-    re.compile(r"^\s*(免责声明|风险提示)[:：].{0,20}(自媒体|投资有风险|不代表)"),
+    re.compile(r"^\s*(免责声明|风险提示|郑重声明)[:：].{0,40}"
+               r"(自媒体|投资有风险|不代表|仅代表|不构成|风险自[负担])"),
     re.compile(r"^\s*(点击|扫码|扫描|长按).{0,20}(二维码|关注|下载)"),
 )
 
@@ -53,8 +54,8 @@ RULES: dict[str, Rule] = {
                 "[data-sudaclick=blk_content_end_qr]"),
         remove_text=_EDITOR,
     ),
-    "sina.cn": Rule(body=(".art_box", "#artibody", "article"), remove=_ZH_BOILER,
-                    remove_text=_EDITOR),
+    "sina.cn": Rule(body=(".art_content", ".art_box", "#artibody", "article"),
+                    remove=(*_ZH_BOILER, ".look_more"), remove_text=_EDITOR),
     # 第一财经
     "yicai.com": Rule(
         body=("#multi-text", ".m-txt", ".m-text", "#news-content", "article"),
@@ -102,7 +103,7 @@ RULES: dict[str, Rule] = {
                             remove=_ZH_BOILER, remove_text=_EDITOR),
     # 和讯, 网易财经, 新华网, 中国日报
     "hexun.com": Rule(body=(".art_contextBox", "#artibody", ".art_context"),
-                      remove=(*_ZH_BOILER, ".showall"), remove_text=_EDITOR),
+                      remove=(*_ZH_BOILER, "[class*=showall]"), remove_text=_EDITOR),
     "163.com": Rule(body=("#endText", ".post_body", ".post_text"),
                     remove=(*_ZH_BOILER, ".ep-source", ".post_btmshare", ".gg200x300"),
                     remove_text=_EDITOR),
@@ -119,7 +120,7 @@ RULES: dict[str, Rule] = {
         remove=(".InlineVideo-container", ".RelatedContent-relatedContent",
                 ".InlineImage-imageEmbedCredit",
                 ".RelatedQuotes-relatedQuotes", "[class*=Promo]", "[class*=Ad-]", ".ad",
-                ".InlineVideo-wrapper", ".ArticleBody-subtitle"),
+                ".InlineVideo-wrapper"),  # .ArticleBody-subtitle: the story's subheads, kept
     ),
     "nytimes.com": Rule(
         body=("section[name=articleBody]", "[data-testid=article-body]",
