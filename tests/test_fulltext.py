@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
+import httpx
 from conftest import make_config, run_cli
 from pytest_httpserver import HTTPServer
+
+from scraper.config import FeedConfig, HttpSettings
+from scraper.fetcher import Fetcher
+from scraper.models import FeedOutcome
+from scraper.pipeline import poll_feed
+from scraper.store import FeedState, Store
+
+PAGES = Path(__file__).parent / "pages"
 
 ARTICLE = """<!doctype html><html lang="zh"><head><meta charset="gbk">
 <title>央行宣布降准_新浪财经</title>
@@ -123,3 +133,54 @@ def test_page_date_fills_a_missing_feed_date_in_the_feeds_zone(
     row = _rows(db)["dated"]
     assert row["published"] == "2024-02-05T01:30:00Z"
     assert row["date"] == "Mon, 05 Feb 2024 01:30:00 GMT"
+
+
+def _poll_through(proxy: str, feed: FeedConfig, db: Path) -> None:
+    """One real poll (Fetcher + poll_feed), saved by the real store. Every host
+    name is served by the local server acting as an HTTP proxy: publishers' names
+    cannot resolve here, and the site rules are keyed on them."""
+    http = HttpSettings(retries=0, timeout=5, allow_private=True)
+
+    async def go() -> FeedOutcome:
+        transport = httpx.AsyncHTTPTransport(proxy=proxy)
+        async with Fetcher(http, transport=transport) as fetcher:
+            return await poll_feed(fetcher, feed, FeedState(url=feed.url))
+
+    outcome = asyncio.run(go())
+    with Store(db) as store:
+        store.sync_feeds([feed])
+        store.save(outcome)
+
+
+def test_page_behind_a_redirect_gets_the_final_hosts_rule(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    link = "http://finance.sina.com.cn/roll/2024-01-02/doc-inaaxyzu1234567.shtml"
+    final = "http://finance.eastmoney.com/a/202401022951234567.html"
+    feed = FeedConfig(url="http://rsshub.app/sina/finance/china", source="新浪财经")
+    httpserver.expect_request("/sina/finance/china", headers={"Host": "rsshub.app"}) \
+        .respond_with_data(
+            f"<rss version='2.0'><channel><title>新浪财经</title><item><title>贵州茅台业绩预告"
+            f"</title><link>{link}</link><description>贵州茅台1月2日晚间公告……</description>"
+            f"</item></channel></rss>", content_type="application/rss+xml")
+    httpserver.expect_request("/roll/2024-01-02/doc-inaaxyzu1234567.shtml",
+                              headers={"Host": "finance.sina.com.cn"}) \
+        .respond_with_data("", status=302, headers={"Location": final})
+    httpserver.expect_request("/a/202401022951234567.html",
+                              headers={"Host": "finance.eastmoney.com"}) \
+        .respond_with_data((PAGES / "eastmoney.com.html").read_bytes(),
+                           content_type="text/html; charset=utf-8")
+
+    _poll_through(httpserver.url_for("/").rstrip("/"), feed, tmp_path / "a.db")
+    with Store(tmp_path / "a.db") as store:
+        stored = store.article(link)
+    assert stored is not None and stored.record.fulltext_error == ""
+    body = stored.record.body
+    # eastmoney's rule: #ContentBody, two paragraphs, nothing of the page around
+    # them, and without the stock widget, source and editor lines inside it
+    assert body.count("<p>") == 2
+    assert "1月2日晚间公告" in body and "完成了年度经营目标" in body
+    for junk in ("摘要", "东方财富APP", "文章来源", "责任编辑", "郑重声明", "分享到"):
+        assert junk not in body, junk
+    hosts = [request.host for request, _ in httpserver.log]
+    assert hosts == ["rsshub.app", "finance.sina.com.cn", "finance.eastmoney.com"]
