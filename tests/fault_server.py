@@ -2,11 +2,14 @@
 
 Runs in a thread on 127.0.0.1; every fault is bounded in time (a hanging or
 trickling response gives up after `HANG_SECONDS`) so the server always stops.
+The slow faults (`/hang`, `/trickle`) record how each request ended: see
+`FaultServer.endings`.
 """
 
 from __future__ import annotations
 
 import gzip
+import select
 import socket
 import threading
 import time
@@ -15,7 +18,7 @@ from collections.abc import Callable
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-HANG_SECONDS = 8
+HANG_SECONDS = 10
 
 CHINESE_FEED = (
     '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>财经</title>'
@@ -40,6 +43,9 @@ class FaultServer:
 
     def __init__(self) -> None:
         self.hits: Counter[str] = Counter()
+        self._hung_up: dict[str, list[int]] = {}
+        self._outlasted: Counter[str] = Counter()
+        self._ended = threading.Condition()
         self.stopping = threading.Event()
         self.routes: dict[str, Callable[[BaseHTTPRequestHandler], None]] = _routes(self)
         server = self
@@ -75,6 +81,27 @@ class FaultServer:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
 
+    def endings(self, path: str, count: int) -> tuple[list[int], int]:
+        """How `count` requests to a slow fault ended, once they all have (the
+        server lets go of each within HANG_SECONDS): the body bytes sent when the
+        client hung up, one per abandoned request, and how many requests the
+        client was still waiting on when the server gave up."""
+        with self._ended:
+            self._ended.wait_for(
+                lambda: len(self._hung_up.get(path, [])) + self._outlasted[path] >= count,
+                timeout=count * HANG_SECONDS + 5)
+            return list(self._hung_up.get(path, [])), self._outlasted[path]
+
+    def _end(self, path: str, sent: int | None) -> None:
+        """Record a slow request's end: the client hung up after `sent` bytes, or
+        (None) it was still waiting when the server gave up."""
+        with self._ended:
+            if sent is None:
+                self._outlasted[path] += 1
+            else:
+                self._hung_up.setdefault(path, []).append(sent)
+            self._ended.notify_all()
+
 
 def _send(body: bytes, status: int = 200, ctype: str = "application/rss+xml",
           headers: dict[str, str] | None = None) -> Callable[[BaseHTTPRequestHandler], None]:
@@ -92,27 +119,50 @@ def _send(body: bytes, status: int = 200, ctype: str = "application/rss+xml",
     return respond
 
 
+def _client_left(h: BaseHTTPRequestHandler, seconds: float) -> bool:
+    """Wait up to `seconds` for the client to close the connection; True if it did."""
+    readable, _, _ = select.select([h.connection], [], [], seconds)
+    if not readable:
+        return False
+    try:
+        return h.connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:  # reset by the client: gone too
+        return True
+
+
 def _status(code: int, headers: dict[str, str] | None = None) -> Callable:
     return _send(f"status {code}".encode(), code, "text/plain", headers)
 
 
 def _routes(server: FaultServer) -> dict[str, Callable[[BaseHTTPRequestHandler], None]]:
+    def wait_out(h: BaseHTTPRequestHandler, sent: int) -> bool:
+        """One second of a slow fault; False once the client has hung up (recorded)."""
+        if _client_left(h, 1.0):
+            server._end(h.path, sent)
+            return False
+        return not server.stopping.is_set()
+
     def hang(h: BaseHTTPRequestHandler) -> None:
-        server.stopping.wait(HANG_SECONDS)
+        for _ in range(HANG_SECONDS):
+            if not wait_out(h, 0):
+                return
+        server._end(h.path, None)
 
     def trickle(h: BaseHTTPRequestHandler) -> None:
         h.send_response(200)
         h.send_header("Content-Type", "application/rss+xml")
         h.send_header("Content-Length", "100000")
         h.end_headers()
-        for _ in range(HANG_SECONDS):
-            if server.stopping.wait(1):
+        for sent in range(HANG_SECONDS):
+            if not wait_out(h, sent):
                 return
             try:
                 h.wfile.write(b" ")
                 h.wfile.flush()
             except OSError:
+                server._end(h.path, sent)
                 return
+        server._end(h.path, None)
 
     def reset(h: BaseHTTPRequestHandler) -> None:
         # linger 0: closing sends RST; shutdown reaches the socket past makefile() copies

@@ -95,10 +95,11 @@ def test_billion_laughs_does_not_expand() -> None:
     doc = ("<?xml version='1.0'?><!DOCTYPE rss [" + "".join(entities) + "]>"
            "<rss version='2.0'><channel><title>&lol9;</title><item><title>&lol9;</title>"
            "<link>http://a/1</link><description>&lol9;</description></item></channel></rss>")
-    started = time.monotonic()
     outcome = _outcome(doc.encode())
-    assert time.monotonic() - started < 5
-    assert all(len(r.title) < 100 and len(r.body) < 100 for r in outcome.records)
+    # expanded, each &lol9; is 3 GB of "lol": the parsed output must stay this small
+    assert len(outcome.title) < 100 and len(outcome.records) == 1  # type: ignore[attr-defined]
+    record = outcome.records[0]  # type: ignore[attr-defined]
+    assert len(record.title) < 100 and len(record.body) < 100
 
 
 def test_external_entities_do_not_read_local_files(tmp_path: Path) -> None:
