@@ -27,17 +27,18 @@ import random
 import sys
 import threading
 from dataclasses import dataclass
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 __all__ = ["Workload", "serve"]
 
-_WORDS_EN = (
-    "market yields bond equity rally central bank inflation rate cut guidance earnings "
-    "revenue margin outlook dollar euro yen treasury curve spread credit liquidity "
-    "investors traders futures oil gold copper volatility index shares quarter growth"
-).split()
+_WORDS_EN = [
+    "market", "yields", "bond", "equity", "rally", "central", "bank", "inflation", "rate",
+    "cut", "guidance", "earnings", "revenue", "margin", "outlook", "dollar", "euro", "yen",
+    "treasury", "curve", "spread", "credit", "liquidity", "investors", "traders", "futures",
+    "oil", "gold", "copper", "volatility", "index", "shares", "quarter", "growth",
+]
 _WORDS_ZH = list("央行降准利率债券股票市场指数上涨下跌投资者经济增长通胀人民币汇率银行基金证券"
                  "期货黄金原油季度营收利润监管政策流动性")
 _TITLE_BITS_EN = ("Fed", "ECB", "S&P 500", "Treasury \"yields\"", "O'Neil's", "Nikkei 225",
@@ -209,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         found = self.server.document(self.path)
         if found is None:
             self._send(404, b"not found", "text/plain")
@@ -232,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
