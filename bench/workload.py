@@ -26,6 +26,7 @@ import html
 import random
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -216,6 +217,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found", "text/plain")
             return
         body, ctype = found
+        if self.server.delay:
+            time.sleep(self.server.delay)
         etag = '"' + hashlib.blake2b(body, digest_size=8).hexdigest() + '"'
         self.server.count(self.path)
         if self.server.workload.conditional and self.headers.get("If-None-Match") == etag:
@@ -248,6 +251,7 @@ class _Server(ThreadingHTTPServer):
         self._cache: dict[int, tuple[bytes, str]] = {}
         self._lock = threading.Lock()
         self.requests = 0
+        self.delay = 0.0  # seconds before each answer (tests slow the pass down)
 
     def count(self, path: str) -> None:
         with self._lock:

@@ -20,7 +20,7 @@ from pathlib import Path
 from scraper.config import ConfigError, FeedConfig, Settings, default_config_path, load_config
 from scraper.export import export
 from scraper.models import FeedSummary
-from scraper.pipeline import network_down, run_pass
+from scraper.pipeline import network_down, run_pass, worker_processes
 from scraper.record import render_post
 from scraper.store import Store, StoreError
 
@@ -130,8 +130,8 @@ def _cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
     if not feeds:
         raise UsageError(f"{settings.path}: no enabled feeds to fetch")
     progress = _progress if sys.stderr.isatty() and not args.json else None
-    with _open(settings) as store:
-        summaries = asyncio.run(run_pass(settings, feeds, store, progress))
+    with _open(settings) as store, worker_processes() as workers:
+        summaries = asyncio.run(run_pass(settings, feeds, store, progress, workers))
     failed = [s for s in summaries if not s.ok]
     if args.json:
         print(json.dumps({

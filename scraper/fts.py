@@ -10,21 +10,44 @@ characters stand side by side, in any text, at any length.
 
 from __future__ import annotations
 
+import html
 import re
 
-__all__ = ["match_expression", "query_terms", "segment"]
+__all__ = ["index_record", "index_text", "match_expression", "query_terms", "segment"]
 
 _CJK = (
     "\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff\u3400-\u4dbf"
     "\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 )
-_CJK_CHAR = re.compile(f"([{_CJK}])")
+_CJK_RUN = re.compile(f"[{_CJK}]+")
 _WORDISH = re.compile(r"\w")
+_HIDDEN = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|div|br|li|tr|td|th|h[1-6]|blockquote|pre|table|ul|ol|figure|figcaption|hr)\b[^>]*>",
+    re.I,
+)
+_TAG = re.compile(r"</?[A-Za-z][^>]*>")
 
 
 def segment(text: str) -> str:
-    """Text with every CJK character set apart by spaces, ready to index."""
-    return _CJK_CHAR.sub(r" \1 ", text)
+    """Text with every CJK character set apart by spaces, ready to index.
+    (One call per run of CJK characters, not per character: a Chinese
+    article has thousands of them.)"""
+    return _CJK_RUN.sub(lambda m: " " + " ".join(m.group()) + " ", text)
+
+
+def index_record(title: str, body_html: str) -> tuple[str, str]:
+    """What the index holds for one article: (title, body text), segmented."""
+    return segment(title), index_text(body_html)
+
+
+def index_text(body_html: str) -> str:
+    """The words of a sanitized record body, for the index: hidden elements
+    and tags dropped (block tags leave a space), entities decoded. Regular
+    expressions, not an HTML parser: the body is already our own clean HTML
+    and this runs for every article written."""
+    text = _BLOCK_TAG.sub(" ", _HIDDEN.sub(" ", body_html))
+    return segment(" ".join(html.unescape(_TAG.sub("", text)).split()))
 
 
 def query_terms(query: str) -> list[str]:

@@ -32,6 +32,9 @@ class FeedOutcome:
     retry_after: int | None = None  # seconds, from Retry-After
     notes: tuple[str, ...] = ()  # worth telling the user, not failures
     elapsed: float = 0.0
+    # search-index text (title, body) for each record, computed where the CPU
+    # work runs, not in the single writer; empty: the store computes it
+    index: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:

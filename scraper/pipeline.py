@@ -8,28 +8,85 @@ picklable `FeedOutcome`, and `run_pass` hands each one to the single writer
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import logging
+import multiprocessing
+import os
+import signal
 import time
-from collections.abc import Callable, Collection, Iterable
-from concurrent.futures import Executor
+from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 from scraper.config import FeedConfig, Settings
 from scraper.export import Exporter, write_articles
 from scraper.extractor import extract, needs_full_text
 from scraper.fetcher import Fetcher, FetchResult
+from scraper.fts import index_record
 from scraper.models import FeedOutcome, FeedSummary
 from scraper.parser import FeedParseError, parse_feed
 from scraper.record import Record, build_record
 from scraper.store import FeedState, Store
 
-__all__ = ["network_down", "outcome_from_fetch", "poll_feed", "poll_stored_feed", "run_pass"]
+__all__ = ["network_down", "outcome_from_fetch", "poll_feed", "poll_stored_feed", "run_pass",
+           "worker_processes"]
 
 _NETWORK_FAILURES = {"connection", "timeout", "tls"}
 
 Progress = Callable[[FeedSummary, int, int], None]
 log = logging.getLogger("scraper.fulltext")
+T = TypeVar("T")
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+@contextlib.contextmanager
+def worker_processes(count: int | None = None) -> Iterator[Executor | None]:
+    """Processes for the CPU work (parsing feeds, extracting pages), one per
+    core, so it runs beside the event loop instead of under its GIL.
+
+    Call it before the event loop starts: the workers are forked at once,
+    while this process has a single thread (forking later, beside the
+    resolver's threads, could deadlock a child), and they share the parent's
+    imported modules instead of importing their own. Yields None (work stays
+    in threads) with one core or without fork."""
+    count = count or os.cpu_count() or 1
+    if count < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        yield None
+        return
+    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_worker_init)
+    pool.submit(int).result()  # a fork pool starts every worker on its first task
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _worker_init() -> None:
+    """In each worker: die with the parent (a `kill -9` of scraper must not
+    leave orphans holding the pool's pipes open), and leave Ctrl-C to it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+async def _cpu(executor: Executor | None, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` in the worker processes; if they died (a crash in a C
+    library, the OOM killer), in a thread instead, so the pass goes on."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(executor, fn, *args)
+    except BrokenProcessPool:
+        logging.getLogger("scraper").warning("worker processes died; parsing in threads")
+        return await loop.run_in_executor(None, fn, *args)
 
 
 def outcome_from_fetch(feed: FeedConfig, fetched: FetchResult) -> FeedOutcome:
@@ -54,7 +111,7 @@ def outcome_from_fetch(feed: FeedConfig, fetched: FetchResult) -> FeedOutcome:
     records = tuple(build_record(entry, feed) for entry in parsed.entries)
     return FeedOutcome(
         status=status, etag=etag, last_modified=last_modified, title=parsed.title,
-        records=records, ttl=parsed.ttl, max_age=fetched.max_age,
+        records=records, index=_index(records), ttl=parsed.ttl, max_age=fetched.max_age,
         notes=(parsed.charset_note,) if parsed.charset_note else (), **common,
     )
 
@@ -70,13 +127,18 @@ async def poll_feed(
     fetched = await fetcher.fetch(url, etag=state.etag, last_modified=state.last_modified)
     if not fetched.ok or fetched.not_modified:
         return outcome_from_fetch(feed, fetched)
-    loop = asyncio.get_running_loop()
-    outcome = await loop.run_in_executor(executor, outcome_from_fetch, feed, fetched)
+    outcome = await _cpu(executor, outcome_from_fetch, feed, fetched)
     if feed.full_text == "never" or not outcome.records:
         return outcome
-    records = await asyncio.gather(
-        *(_full_text(fetcher, feed, r, known, executor) for r in outcome.records))
-    return replace(outcome, records=tuple(records))
+    records = tuple(await asyncio.gather(
+        *(_full_text(fetcher, feed, r, known, executor) for r in outcome.records)))
+    if records == outcome.records:
+        return outcome
+    return replace(outcome, records=records, index=await _cpu(executor, _index, records))
+
+
+def _index(records: tuple[Record, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple(index_record(r.title, r.body) for r in records)
 
 
 async def _full_text(
@@ -98,8 +160,7 @@ async def _full_text(
     page = await fetcher.fetch(record.url, untrusted=True)
     if not page.ok:
         return record.without_full_text(f"{page.error_kind}: {page.error}")
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(executor, _apply_page, record, feed, page)
+    return await _cpu(executor, _apply_page, record, feed, page)
 
 
 def _apply_page(record: Record, feed: FeedConfig, page: FetchResult) -> Record:

@@ -22,7 +22,7 @@ from typing import Any
 import sqlite_utils
 
 from scraper.decide import Action, decide
-from scraper.fts import match_expression, query_terms, segment
+from scraper.fts import index_record, match_expression, query_terms
 from scraper.models import FeedOutcome, FeedSummary, StoredArticle
 from scraper.record import Record, format_date
 from scraper.sanitize import html_to_text
@@ -206,8 +206,9 @@ class Store:
         with self._transaction():
             self._save_feed_state(outcome, now)
             seen: set[int] = set()
-            for record in outcome.records:
-                self._save_record(record, now, seen, summary)
+            index = outcome.index if len(outcome.index) == len(outcome.records) else ()
+            for i, record in enumerate(outcome.records):
+                self._save_record(record, now, seen, summary, index[i] if index else None)
         return summary
 
     @contextlib.contextmanager
@@ -229,12 +230,13 @@ class Store:
         names = ", ".join(row)
         marks = ", ".join("?" * len(row))
         sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
-        cursor = self.db.execute(sql, list(row.values()))
+        cursor = self.db.conn.execute(sql, list(row.values()))
         return int(cursor.lastrowid)
 
     def _update(self, table: str, key: str, value: Any, row: dict[str, Any]) -> None:
         sets = ", ".join(f"{name} = ?" for name in row)
-        self.db.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", [*row.values(), value])
+        self.db.conn.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?",
+                             [*row.values(), value])
 
     def _save_feed_state(self, outcome: FeedOutcome, now: datetime) -> None:
         old = self._one("SELECT * FROM feeds WHERE url = ?", [outcome.feed_url]) or {}
@@ -262,12 +264,10 @@ class Store:
         else:
             self._insert("feeds", row)
 
-    def _find(self, record: Record) -> dict[str, Any] | None:
+    def _find(self, record: Record, canonical: str) -> dict[str, Any] | None:
         """The stored article this record is, by the dedup rules in order."""
-        if record.url:
-            row = self._one(
-                "SELECT * FROM articles WHERE canonical_url = ?", [canonical_url(record.url)]
-            )
+        if canonical:
+            row = self._one("SELECT * FROM articles WHERE canonical_url = ?", [canonical])
             # In its own feed, a different guid is a different article even when
             # the URLs agree once the fragment is dropped (blog permalinks).
             if row and not (row["feed_url"] == record.feed_url and row["guid"]
@@ -286,9 +286,11 @@ class Store:
         )
 
     def _save_record(
-        self, record: Record, now: datetime, seen: set[int], summary: FeedSummary
+        self, record: Record, now: datetime, seen: set[int], summary: FeedSummary,
+        indexed: tuple[str, str] | None,
     ) -> None:
-        old = self._find(record)
+        canonical = canonical_url(record.url) if record.url else ""
+        old = self._find(record, canonical)
         if old is not None and old["id"] in seen:  # the feed lists one article twice
             summary.unchanged += 1
             return
@@ -302,10 +304,10 @@ class Store:
             return
         if action is Action.CHANGED:
             self._keep_revision(old, now)
-            article_id = self._write_article(record, now, old)
+            article_id = self._write_article(record, canonical, now, old, indexed)
             summary.updated += 1
         else:
-            article_id = self._write_article(record, now, None)
+            article_id = self._write_article(record, canonical, now, None, indexed)
             summary.new += 1
         seen.add(article_id)
         summary.written_ids.append(article_id)
@@ -320,11 +322,14 @@ class Store:
             "content_hash": old["content_hash"],
         })
 
-    def _write_article(self, record: Record, now: datetime, old: dict[str, Any] | None) -> int:
+    def _write_article(
+        self, record: Record, canonical: str, now: datetime, old: dict[str, Any] | None,
+        indexed: tuple[str, str] | None,
+    ) -> int:
         first_seen = _parse_iso(old["first_seen"]) if old else now
         row = {
             "url": record.url,
-            "canonical_url": canonical_url(record.url) if record.url else "",
+            "canonical_url": canonical,
             "guid": record.guid,
             "feed_url": old["feed_url"] if old else record.feed_url,
             "title": record.title,
@@ -342,14 +347,14 @@ class Store:
             "fulltext_error": record.fulltext_error,
             "revision": (old["revision"] or 1) + 1 if old else 1,
         }
-        indexed = [segment(record.title), segment(html_to_text(record.body))]
+        indexed = indexed or index_record(record.title, record.body)
         if old:
             self._update("articles", "id", old["id"], row)
-            self.db.execute("UPDATE articles_fts SET title = ?, body = ? WHERE rowid = ?",
+            self.db.conn.execute("UPDATE articles_fts SET title = ?, body = ? WHERE rowid = ?",
                             [*indexed, old["id"]])
             return int(old["id"])
         article_id = self._insert("articles", row)
-        self.db.execute("INSERT INTO articles_fts (rowid, title, body) VALUES (?, ?, ?)",
+        self.db.conn.execute("INSERT INTO articles_fts (rowid, title, body) VALUES (?, ?, ?)",
                         [article_id, *indexed])
         return article_id
 
@@ -417,8 +422,12 @@ class Store:
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
 
     def _one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
-        rows = list(self.db.query(sql + " LIMIT 1", params))
-        return rows[0] if rows else None
+        # plain sqlite3: sqlite-utils' query() costs more than the lookup itself
+        cursor = self.db.conn.execute(sql + " LIMIT 1", params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip([d[0] for d in cursor.description], row, strict=True))
 
 
 def _stored(row: dict[str, Any]) -> StoredArticle:

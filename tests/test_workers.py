@@ -1,0 +1,101 @@
+"""The parse worker processes: a pass survives losing one, and killing
+scraper leaves none behind. Real processes, a real server, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from workload import Workload, serve
+
+FEEDS, ITEMS = 40, 10
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            kids += [int(k) for k in f.read().split()]
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _start(tmp_path: Path, base: str, w: Workload) -> subprocess.Popen[bytes]:
+    feeds = "".join(
+        f'[[feeds]]\nurl = "{w.feed_url(base, i)}"\ncategory = "c"\nsource = "s"\n'
+        f'channel = "ch{i}"\nfull_text = "never"\n\n' for i in range(w.feeds))
+    config = tmp_path / "c.toml"
+    config.write_text(f'[archive]\ndatabase = "{tmp_path / "a.db"}"\n[http]\nper_host = 1\n'
+                      "retries = 0\n\n" + feeds)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
+    return subprocess.Popen([sys.executable, "-m", "scraper", "fetch", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+def _workers_of(proc: subprocess.Popen[bytes], want: int) -> list[int]:
+    for _ in range(200):  # the pool forks before the first request; a hang guard only
+        kids = _children(proc.pid)
+        if len(kids) >= want or proc.poll() is not None:
+            return kids
+        time.sleep(0.05)
+    return _children(proc.pid)
+
+
+@pytest.fixture
+def slow_server():  # one feed at a time, each a little late: the pass takes a while
+    w = Workload(feeds=FEEDS, items=ITEMS)
+    server = serve(w)
+    server.delay = 0.05
+    yield server, w
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: parsing stays in threads")
+def test_a_pass_survives_a_killed_worker(tmp_path: Path, slow_server) -> None:
+    server, w = slow_server
+    proc = _start(tmp_path, server.base, w)
+    workers = _workers_of(proc, 2)
+    assert len(workers) >= 2, "scraper fetch should fork one parse worker per core"
+    while server.requests < FEEDS // 4 and proc.poll() is None:
+        time.sleep(0.02)
+    os.kill(workers[0], signal.SIGKILL)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert b"worker processes died" in err
+    with sqlite3.connect(tmp_path / "a.db") as db:
+        assert db.execute("SELECT count(*) FROM articles").fetchone()[0] == FEEDS * ITEMS
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: no worker processes")
+def test_kill_9_leaves_no_orphan_workers(tmp_path: Path, slow_server) -> None:
+    server, w = slow_server
+    proc = _start(tmp_path, server.base, w)
+    workers = _workers_of(proc, 2)
+    assert workers
+    proc.kill()
+    proc.wait()
+    for _ in range(100):  # the kernel delivers PDEATHSIG at once; a hang guard only
+        if not any(_alive(p) for p in workers):
+            break
+        time.sleep(0.05)
+    orphans = [p for p in workers if _alive(p)]
+    for pid in orphans:  # never leave them running, even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not orphans, f"worker processes outlived a killed scraper: {orphans}"
