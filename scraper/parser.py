@@ -116,9 +116,15 @@ def parse_feed(
 
 
 def _parse(content: bytes, headers: dict[str, str]) -> Any:
-    return feedparser.parse(
-        content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
-    )
+    try:
+        return feedparser.parse(
+            content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
+    except (ValueError, UnicodeError, LookupError) as exc:
+        # feedparser lets some decoding failures escape (a charset label with a
+        # NUL in it, a document its fallbacks cannot decode)
+        raise FeedParseError(f"not a feed: cannot decode the document: {_short(str(exc))}") \
+            from None
 
 
 def _redetect(content: bytes, headers: dict[str, str]) -> tuple[Any, str] | None:
