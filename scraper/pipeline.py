@@ -179,25 +179,30 @@ async def run_pass(
     progress: Progress | None = None,
     executor: Executor | None = None,
 ) -> list[FeedSummary]:
-    """Poll every feed once, concurrently; write each outcome as it arrives."""
+    """Poll every feed once, concurrently; write each outcome as it arrives.
+
+    At most `http.concurrency` feeds are between their first request and
+    their write at any moment: downloads outrun parsing, and without this
+    bound every document and its records would pile up in memory."""
     feeds = list(feeds)
     store.sync_feeds(feeds)
     export_dir = settings.archive.export_dir
     exporter = Exporter(Path(export_dir)) if export_dir else None
     summaries: list[FeedSummary] = []
-    async with Fetcher(settings.http) as fetcher:
-        tasks = [
-            asyncio.create_task(poll_stored_feed(fetcher, feed, store, executor))
-            for feed in feeds
-        ]
-        for done, task in enumerate(asyncio.as_completed(tasks), start=1):
-            outcome = await task
+    queue = iter(feeds)
+
+    async def lane(fetcher: Fetcher) -> None:
+        for feed in queue:  # lanes share one iterator: each feed is taken once
+            outcome = await poll_stored_feed(fetcher, feed, store, executor)
             summary = store.save(outcome)
             if exporter is not None and summary.written_ids:
                 write_articles(store, exporter, summary.written_ids)
             summaries.append(summary)
             if progress:
-                progress(summary, done, len(feeds))
+                progress(summary, len(summaries), len(feeds))
+
+    async with Fetcher(settings.http) as fetcher:
+        await asyncio.gather(*(lane(fetcher) for _ in range(settings.http.concurrency)))
     order = {feed.url: i for i, feed in enumerate(feeds)}
     summaries.sort(key=lambda s: order.get(s.url, 0))
     return summaries
