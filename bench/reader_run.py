@@ -21,7 +21,9 @@ def main() -> None:
         workers = int(sys.argv[4]) if len(sys.argv) > 4 else 1
         for url in urls:
             reader.add_feed(url, exist_ok=True)
-        reader.update_feeds(workers=workers)
+        # scheduled=False: poll every feed now (3.26's default skips feeds not yet
+        # due, so a second pass would send no request at all)
+        reader.update_feeds(workers=workers, scheduled=False)
     elif command == "titles":
         print(json.dumps({e.link: e.title for e in reader.get_entries()}, ensure_ascii=False))
     reader.close()
