@@ -14,6 +14,23 @@ Signals: SIGTERM/SIGINT stop new polls, let those in flight finish for up to
 feeds are added, removed and changed in place; a config that fails to load
 is logged and the old one kept. systemd is told `READY=1`, `WATCHDOG=1` and
 `STOPPING=1` through `NOTIFY_SOCKET` (`scraper.notify`).
+
+Outages: a failing feed backs off for up to hours, which is right for a dead
+feed but wrong when the network was down: every feed would lag for hours
+after it came back. So when three or more feeds that were fine fail to
+connect, with no successful poll of any feed in between (`pipeline.network_down`),
+the network counts as down ("network down" is logged). While it is down, one of
+those cut-off feeds (the one due soonest, so they take turns) is polled at
+least every `probe` seconds (5 minutes, or its interval if shorter), whatever
+its backoff. The first poll of any feed that succeeds ends the outage
+("network back"): every cut-off feed is polled within `catch_up` seconds (a
+minute), each host's feeds evenly apart so no host gets them at once (the
+fetcher's `per_host` limit holds as always), and never later than it was due
+anyway. A poll that was already running when the network came back and then
+fails to connect is retried within that minute too. After a restart, feeds
+that began failing to connect after the last successful poll of any feed
+count as cut off. A feed that was already failing before the outage (a dead
+host) or whose server answers with an error keeps its backoff.
 """
 
 from __future__ import annotations
@@ -26,6 +43,7 @@ import math
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,13 +59,15 @@ from scraper.export import Exporter, write_articles
 from scraper.fetcher import Fetcher
 from scraper.models import FeedSummary
 from scraper.notify import Notifier, watchdog_interval
-from scraper.pipeline import poll_stored_feed
+from scraper.pipeline import _NETWORK_FAILURES, network_down, poll_stored_feed
 from scraper.store import Store
+from scraper.urls import host_of
 
 __all__ = [
     "Bounds",
     "Service",
     "bounds",
+    "catch_up_delays",
     "configure_logging",
     "next_delay",
 ]
@@ -59,6 +79,8 @@ MAX_INTERVAL = 86_400.0  # a day: no feed is ever left longer than this
 BACKOFF_CAP = 6 * 3600.0  # failing feeds back off to at most this (or the ceiling)
 FASTER = 0.75  # interval factor after a poll that found new or changed entries
 SLOWER = 1.25  # interval factor after a poll that found nothing new
+OUTAGE_PROBE = 300.0  # seconds between probe polls while the network is down
+CATCH_UP = 60.0  # seconds within which feeds cut off by an outage are polled once it ends
 
 
 # -- interval arithmetic (pure) ------------------------------------------------
@@ -126,6 +148,20 @@ def first_delay(base: float, rand: float) -> float:
     """The first poll of a feed after start: spread uniformly over its first
     interval (`rand` in [0, 1))."""
     return max(0.0, float(base)) * rand
+
+
+def catch_up_delays(hosts: list[str], window: float, rand: Callable[[], float]) -> list[float]:
+    """Seconds from now at which to poll feeds an outage cut off, given their
+    hosts: each host's feeds evenly apart over `window`, from a random phase per
+    host, so no host gets them all at once and the hosts are not in step."""
+    count = Counter(hosts)
+    phase = {host: rand() for host in count}
+    seen: Counter[str] = Counter()
+    delays = []
+    for host in hosts:
+        delays.append(window * (seen[host] + phase[host]) / count[host])
+        seen[host] += 1
+    return delays
 
 
 def effective_jitter(jitter: float, interval: float) -> float:
@@ -198,6 +234,7 @@ class _FeedJob:
     feed: FeedConfig
     base: float
     interval: float  # the adaptive interval
+    polling: bool = False
 
 
 class Service:
@@ -211,6 +248,8 @@ class Service:
         notifier: Notifier | None = None,
         grace: float = 10.0,
         rand: Callable[[], float] | None = None,
+        probe: float = OUTAGE_PROBE,
+        catch_up: float = CATCH_UP,
     ) -> None:
         import random
 
@@ -219,6 +258,11 @@ class Service:
         self.notifier = notifier or Notifier()
         self.grace = grace
         self._rand = rand or random.random
+        self.probe = probe
+        self.catch_up = catch_up
+        # feeds that lost their connection since the last successful poll
+        self._cut_off: dict[str, FeedSummary] = {}
+        self._back_at = -math.inf  # monotonic time the network last came back
         self.jobs: dict[str, _FeedJob] = {}
         self._inflight: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
@@ -248,6 +292,7 @@ class Service:
         self.notifier.notify("READY=1", f"STATUS={self._status_text()}")
         _event(logging.INFO, "started", config=self.settings.path,
                database=self.settings.archive.database, feeds=len(self.jobs))
+        self._resume_outage()
         try:
             await self._stop.wait()
         finally:
@@ -349,6 +394,7 @@ class Service:
         if not starting:
             _event(logging.INFO, "reloaded", config=settings.path, feeds=len(self.jobs),
                    added=added, removed=removed, changed=changed)
+        self._cut_off = {u: s for u, s in self._cut_off.items() if u in self.jobs}
         if not self.jobs:
             _event(logging.WARNING, "no enabled feeds: waiting for a config reload (SIGHUP)",
                    config=settings.path)
@@ -399,6 +445,7 @@ class Service:
             self._inflight.add(task)
         started = time.monotonic()
         self._hold(url, job)
+        job.polling = True
         try:
             await self._poll_once(url, job, started)
         except asyncio.CancelledError:
@@ -410,6 +457,7 @@ class Service:
             if not self._stopping and url in self.jobs:
                 self._schedule(url, datetime.now(UTC) + timedelta(seconds=job.base))
         finally:
+            job.polling = False
             if task is not None:
                 self._inflight.discard(task)
 
@@ -431,10 +479,14 @@ class Service:
             retry_after=outcome.retry_after,
         )
         job.interval = interval
+        if summary.status in _NETWORK_FAILURES and started < self._back_at:
+            # it failed while down, the network is back: retry soon (once this poll is over)
+            delay = max(MIN_INTERVAL, self.catch_up * self._rand())
         delay += effective_jitter(self.settings.schedule.jitter, interval) * self._rand()
         fire = None
         if not self._stopping and self.jobs.get(url) is job:
             fire = self._schedule(url, datetime.now(UTC) + timedelta(seconds=delay))
+            self._watch_network(url, summary, error_count)
         self._log_poll(summary, time.monotonic() - started, fire, delay, error_count, exported)
 
     def _log_poll(self, s: FeedSummary, duration: float, fire: datetime | None,
@@ -451,6 +503,81 @@ class Service:
             fields.update(error=s.error, errors=error_count)
         _event(logging.WARNING if s.error else logging.INFO, "poll", **fields)
 
+    # -- outages (see the module docstring) ---------------------------------------
+    def _watch_network(self, url: str, summary: FeedSummary, error_count: int) -> None:
+        """After a poll: notice an outage, probe while it lasts, catch up when it ends."""
+        if summary.ok:
+            if self._outage():
+                self._catch_up(url)
+            self._cut_off.clear()
+        elif summary.status not in _NETWORK_FAILURES:
+            self._cut_off.pop(url, None)  # its server answered: not the network
+        elif error_count == 1 or url in self._cut_off:  # not a feed that was already failing
+            was_down = self._outage()
+            self._cut_off[url] = summary
+            if self._outage():
+                if not was_down:
+                    self._tell_down()
+                self._probe()
+
+    def _outage(self) -> bool:
+        return network_down(list(self._cut_off.values()))
+
+    def _due(self, url: str) -> datetime | None:
+        """When an idle feed is polled next (None: its poll is running, or it is gone)."""
+        assert self.scheduler is not None
+        job = self.jobs.get(url)
+        aps_job = self.scheduler.get_job(url) if job and not job.polling else None
+        return aps_job.next_run_time if aps_job else None
+
+    def _probe(self) -> None:
+        """Make sure one cut-off feed, the one due soonest, is polled within the
+        probe interval: whatever their backoff, the network's return is noticed."""
+        due = {url: when for url in self._cut_off if (when := self._due(url)) is not None}
+        if not due:
+            return
+        url = min(due, key=due.__getitem__)
+        when = datetime.now(UTC) + timedelta(seconds=min(self.probe, self.jobs[url].base))
+        if due[url] > when:
+            self._schedule(url, when)
+
+    def _catch_up(self, reached: str) -> None:
+        """The network is back: poll the cut-off feeds within `catch_up` seconds,
+        spread per host, none later than it was due anyway (those polling now are
+        seen to when their poll ends)."""
+        self._back_at = time.monotonic()
+        due = {url: when for url in sorted(self._cut_off)
+               if url != reached and (when := self._due(url)) is not None}
+        hosts = [host_of(self.jobs[url].feed.url) for url in due]
+        now = datetime.now(UTC)
+        for url, delay in zip(due, catch_up_delays(hosts, self.catch_up, self._rand),
+                              strict=True):
+            when = now + timedelta(seconds=delay)
+            if due[url] > when:
+                self._schedule(url, when)
+        self._cut_off.clear()
+        _event(logging.INFO, "network back", feed=reached, catching_up=len(due),
+               within=self.catch_up)
+        self.notifier.notify(f"STATUS={self._status_text()}")
+
+    def _tell_down(self) -> None:
+        _event(logging.WARNING, "network down", feeds=len(self._cut_off))
+        self.notifier.notify(f"STATUS={self._status_text()}")
+
+    def _resume_outage(self) -> None:
+        """At start: feeds that began failing to connect after the last successful
+        poll of any feed were cut off by an outage that may still last."""
+        assert self.store is not None
+        rows = [r for r in self.store.feed_rows() if r["url"] in self.jobs]
+        last_ok = max((r["last_success"] or "" for r in rows), default="")
+        self._cut_off = {
+            r["url"]: FeedSummary(url=r["url"], status=r["last_status"]) for r in rows
+            if r["last_status"] in _NETWORK_FAILURES and (r["failing_since"] or "") >= last_ok
+        }
+        if self._outage():
+            self._tell_down()
+            self._probe()
+
     # -- health -------------------------------------------------------------
     async def _watchdog(self) -> None:
         """Ping systemd's watchdog while the event loop is alive (from the loop
@@ -463,7 +590,10 @@ class Service:
             await asyncio.sleep(every)
 
     def _status_text(self) -> str:
-        return f"polling {len(self.jobs)} feeds"
+        text = f"polling {len(self.jobs)} feeds"
+        if self._outage():
+            text += f"; network down: {len(self._cut_off)} feeds cannot connect, probing"
+        return text
 
 
 def describe_delay(seconds: float) -> str:

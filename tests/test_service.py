@@ -3,7 +3,9 @@ real daemon in a subprocess against feeds served on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -24,9 +26,12 @@ from typing import Any
 import pytest
 from conftest import make_config, run_cli
 
+from scraper.config import Settings, load_config
 from scraper.notify import Notifier, watchdog_interval
 from scraper.service import (
+    Service,
     bounds,
+    catch_up_delays,
     describe_delay,
     effective_jitter,
     first_delay,
@@ -149,21 +154,33 @@ def test_status_report_counts_failing_and_overdue() -> None:
 
 
 class FeedServer:
-    """Feeds on 127.0.0.1 whose items can change between polls; counts requests."""
+    """Feeds on 127.0.0.1 whose items can change between polls; counts requests.
+
+    `down_for = n` cuts the next n requests off without an answer, as if the
+    network were down (counted in `dropped`); `held[feed] = n` makes that feed's
+    cut-off request wait until n requests have got through (`started`)."""
 
     def __init__(self) -> None:
         self.items: dict[str, list[str]] = {}
         self.delay: dict[str, float] = {}
         self.hits: dict[str, int] = {}
         self.started: dict[str, int] = {}
+        self.down_for = 0
+        self.dropped: dict[str, int] = {}
+        self.held: dict[str, int] = {}
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 name = self.path.strip("/")
+                if server.cut_off(name):
+                    self.close_connection = True
+                    return
                 with server.lock:
                     server.started[name] = server.started.get(name, 0) + 1
+                    server.changed.notify_all()
                     items = list(server.items.get(name, ()))
                     known = name in server.items
                 time.sleep(server.delay.get(name, 0))
@@ -198,6 +215,17 @@ class FeedServer:
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
+
+    def cut_off(self, name: str) -> bool:
+        """Whether this request goes unanswered (the network is down)."""
+        with self.lock:
+            if not self.down_for:
+                return False
+            self.down_for -= 1
+            self.dropped[name] = self.dropped.get(name, 0) + 1
+            self.changed.wait_for(
+                lambda: sum(self.started.values()) >= self.held.get(name, 0), timeout=30)
+            return True
 
     def count(self, name: str) -> int:
         with self.lock:
@@ -441,3 +469,80 @@ def test_a_thousand_feeds_start_spread_and_a_restart_keeps_their_schedule(
     second = asyncio.run(start_and_stop())
     kept = sum(first[url] == second[url] for url in first)
     assert kept >= 990  # polls still ahead keep their time across a restart
+
+
+# -- network outages --------------------------------------------------------------
+
+
+def test_catch_up_is_spread_per_host() -> None:
+    hosts = ["rsshub.app", "rsshub.app", "www.ecb.europa.eu", "rsshub.app"]
+    assert catch_up_delays(hosts, 60, lambda: 0.5) == [10, 30, 30, 50]
+    delays = catch_up_delays(["h"] * 4, 60, lambda: 0.0)
+    assert delays == [0, 15, 30, 45]  # a quarter of the window apart, all within it
+
+
+def _hourly(tmp_path: Path, feeds: FeedServer, names: list[str]) -> Settings:
+    """Feeds polled hourly: after one failed poll their backoff is 2 h or more,
+    so a feed polled again during a test was brought forward."""
+    config = make_config(tmp_path / "c.toml",
+                         [{"url": feeds.url(n), "source": n, "full_text": "never"}
+                          for n in names],
+                         archive={"database": str(tmp_path / "a.db")},
+                         schedule={"interval": "1h", "jitter": "0s"}, http={"timeout": 20})
+    return load_config(config)
+
+
+async def _serve(settings: Settings, until: Callable[[], Any], **options: Any) -> None:
+    """Run the service in this event loop until `until()` (or a 30 s hang guard),
+    then stop it. First polls at once (rand 0); catch-up within 0.3 s."""
+    service = Service(settings, rand=lambda: 0.0, catch_up=0.3, **options)
+    task = asyncio.create_task(service.run())
+    for _ in range(600):
+        if until() or task.done():
+            break
+        await asyncio.sleep(0.05)
+    service.stop()
+    assert await asyncio.wait_for(task, 15) == 0
+    assert until(), "the service stopped waiting for this"
+
+
+def _archived(db: Path) -> set[str]:
+    return {t for (t,) in _rows(db, "SELECT title FROM articles")} if db.exists() else set()
+
+
+def test_after_a_network_outage_every_feed_catches_up_at_once(
+    tmp_path: Path, feeds: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    names = ["a", "b", "c", "d", "e"]
+    feeds.items.update({n: [f"{n} news"] for n in names})
+    # the network is down for the first poll of each feed and four probes; e's
+    # first poll hangs until the network is back, then fails
+    feeds.down_for = 9
+    feeds.held["e"] = 2
+    db = tmp_path / "a.db"
+    caplog.set_level(logging.INFO, "scraper.service")
+    asyncio.run(_serve(_hourly(tmp_path, feeds, names),
+                       lambda: len(_archived(db)) == len(names), probe=0.2))
+    # while down, one feed at a time was probed, taking turns: nothing hammered
+    assert feeds.dropped == {"a": 2, "b": 2, "c": 2, "d": 2, "e": 1}
+    # once back, every feed was polled once, hours before its backoff was over
+    assert feeds.started == dict.fromkeys(names, 1)
+    assert _rows(db, "SELECT count(*) FROM feeds WHERE error_count = 0") == [(len(names),)]
+    events = [r.getMessage() for r in caplog.records]
+    assert events.count("network down") == 1 and events.count("network back") == 1
+    back = next(r for r in caplog.records if r.getMessage() == "network back")
+    assert back.fields["catching_up"] == 3  # type: ignore[attr-defined]
+
+
+def test_a_daemon_restarted_during_an_outage_catches_up_when_it_is_back(
+    tmp_path: Path, feeds: FeedServer
+) -> None:
+    names = ["a", "b", "c"]
+    feeds.items.update({n: [f"{n} news"] for n in names})
+    feeds.down_for = 3  # each feed's first poll; no probe within the hour
+    settings = _hourly(tmp_path, feeds, names)
+    asyncio.run(_serve(settings, lambda: sum(feeds.dropped.values()) == 3, probe=3600))
+    assert not feeds.started
+    db = tmp_path / "a.db"
+    asyncio.run(_serve(settings, lambda: len(_archived(db)) == len(names), probe=0.2))
+    assert feeds.started == dict.fromkeys(names, 1)
