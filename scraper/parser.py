@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import charset_normalizer
-import feedparser
-
 from scraper.fastfeed import fast_parse
 from scraper.urls import absolute
 
@@ -92,7 +89,7 @@ def parse_feed(
         )
     parsed = _parse(content, lowered)
     charset_note = ""
-    if isinstance(parsed.get("bozo_exception"), feedparser.CharacterEncodingOverride):
+    if type(parsed.get("bozo_exception")).__name__ == "CharacterEncodingOverride":
         # The declared charset does not decode these bytes; feedparser would
         # fall back to windows-1252 and produce mojibake. Detect instead.
         redone = _redetect(content, lowered)
@@ -116,6 +113,10 @@ def parse_feed(
 
 
 def _parse(content: bytes, headers: dict[str, str]) -> Any:
+    # imported here: well-formed feeds take the fast path and never need it,
+    # and each process that imports it grows by about 13 MB
+    import feedparser
+
     try:
         return feedparser.parse(
             content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
@@ -129,6 +130,8 @@ def _parse(content: bytes, headers: dict[str, str]) -> Any:
 
 def _redetect(content: bytes, headers: dict[str, str]) -> tuple[Any, str] | None:
     """Re-read a document whose declared charset is wrong, by detection."""
+    import charset_normalizer  # rarely needed: imported only then
+
     best = charset_normalizer.from_bytes(content[:200_000]).best()
     if best is None or best.encoding in ("utf_8", "ascii"):
         return None
@@ -170,8 +173,8 @@ def _not_a_feed_reason(parsed: Any, content: bytes) -> str:
     if head.startswith((b"{", b"[")):
         return "not a feed: a JSON document (JSON Feed is not supported)"
     exc = parsed.get("bozo_exception")
-    benign = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
-    if exc and not isinstance(exc, benign):
+    benign = ("CharacterEncodingOverride", "NonXMLContentType")
+    if exc and type(exc).__name__ not in benign:
         return f"not a feed: {_short(str(exc))}"
     root = re.search(rb"<([A-Za-z][\w:.-]*)", re.sub(rb"<[?!][^>]*>", b"", content[:4096]))
     if root:

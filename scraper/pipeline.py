@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import gc
 import logging
 import multiprocessing
 import os
@@ -55,9 +56,10 @@ def worker_processes(count: int | None = None) -> Iterator[Executor | None]:
     imported modules instead of importing their own. Yields None (work stays
     in threads) with one core or without fork."""
     count = count or os.cpu_count() or 1
-    if count < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if count < 1 or "fork" not in multiprocessing.get_all_start_methods():
         yield None
         return
+    gc.freeze()  # the workers' copies of the parent's objects stay shared pages
     pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"),
                                initializer=_worker_init)
     pool.submit(int).result()  # a fork pool starts every worker on its first task
