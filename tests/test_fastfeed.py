@@ -191,3 +191,32 @@ def test_generated_atom_reads_the_same_both_ways(entries: list[str]) -> None:
     pair = both(doc.encode("utf-8"), {"Content-Type": "application/atom+xml"})
     if pair is not None:
         assert_same(*pair)
+
+
+_MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+@st.composite
+def strict_dates(draw: st.DrawFn) -> str:
+    y, mo, d = draw(st.integers(0, 9999)), draw(st.integers(0, 13)), draw(st.integers(0, 32))
+    h, mi, s = draw(st.integers(0, 25)), draw(st.integers(0, 61)), draw(st.integers(0, 61))
+    sign, oh, om = draw(st.sampled_from("+-")), draw(st.integers(0, 23)), draw(st.integers(0, 59))
+    if draw(st.booleans()):
+        zone = draw(st.sampled_from(["GMT", "UT", "UTC", "Z", f"{sign}{oh:02d}{om:02d}"]))
+        day = draw(st.sampled_from(["", "Mon, ", "Sat, "]))
+        return f"{day}{d} {_MONTH_NAMES[mo % 12]} {y:04d} {h:02d}:{mi:02d}:{s:02d} {zone}"
+    zone = draw(st.sampled_from(["Z", f"{sign}{oh:02d}:{om:02d}"]))
+    frac = draw(st.sampled_from(["", ".5", ".123456"]))
+    if draw(st.booleans()):
+        return f"{y:04d}-{mo:02d}-{d:02d}"
+    return f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{frac}{zone}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(strict_dates())
+def test_dates_read_on_the_fast_path_match_feedparser(text: str) -> None:
+    from feedparser.datetimes import _parse_date as feedparser_date
+
+    from scraper.fastfeed import _parse_date
+
+    assert _parse_date(text) == feedparser_date(text)
