@@ -32,6 +32,8 @@ class FeedOutcome:
     retry_after: int | None = None  # seconds, from Retry-After
     notes: tuple[str, ...] = ()  # worth telling the user, not failures
     elapsed: float = 0.0
+    body_hash: str = ""  # digest of the body parsed, when all of it was used
+    same_body: bool = False  # a 200 with the very bytes parsed last time: not parsed again
     # search-index text (title, body) for each record, computed where the CPU
     # work runs, not in the single writer; empty: the store computes it
     index: tuple[tuple[str, str], ...] = ()

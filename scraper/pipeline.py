@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import gc
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -34,10 +35,20 @@ from scraper.parser import FeedParseError, parse_feed
 from scraper.record import Record, build_record
 from scraper.store import FeedState, Store
 
-__all__ = ["network_down", "outcome_from_fetch", "poll_feed", "poll_stored_feed", "run_pass",
-           "worker_processes"]
+__all__ = [
+    "NETWORK_FAILURES",
+    "body_digest",
+    "network_down",
+    "outcome_from_fetch",
+    "page_settled",
+    "poll_feed",
+    "poll_stored_feed",
+    "run_pass",
+    "worker_processes",
+]
 
-_NETWORK_FAILURES = {"connection", "timeout", "tls"}
+NETWORK_FAILURES = frozenset({"connection", "timeout", "tls"})
+_TRANSIENT = NETWORK_FAILURES | {"429"}
 
 Progress = Callable[[FeedSummary, int, int], None]
 log = logging.getLogger("scraper.fulltext")
@@ -91,8 +102,12 @@ async def _cpu(executor: Executor | None, fn: Callable[..., T], *args: Any) -> T
         return await loop.run_in_executor(None, fn, *args)
 
 
-def outcome_from_fetch(feed: FeedConfig, fetched: FetchResult) -> FeedOutcome:
-    """Turn a download into records (CPU only: safe to run in another process)."""
+def outcome_from_fetch(
+    feed: FeedConfig, fetched: FetchResult, same_body: bool = False
+) -> FeedOutcome:
+    """Turn a download into records (CPU only: safe to run in another process).
+    `same_body`: the bytes are those parsed last time, so only the feed's
+    state is updated."""
     common = {
         "feed_url": feed.url,
         "redirect_url": fetched.permanent_redirect,
@@ -106,6 +121,9 @@ def outcome_from_fetch(feed: FeedConfig, fetched: FetchResult) -> FeedOutcome:
         return FeedOutcome(status=status, max_age=fetched.max_age, **common)
     etag = fetched.headers.get("etag")
     last_modified = fetched.headers.get("last-modified")
+    if same_body:
+        return FeedOutcome(status=status, etag=etag, last_modified=last_modified,
+                           max_age=fetched.max_age, same_body=True, **common)
     try:
         parsed = parse_feed(fetched.content, fetched.final_url, fetched.headers)
     except FeedParseError as exc:
@@ -114,6 +132,7 @@ def outcome_from_fetch(feed: FeedConfig, fetched: FetchResult) -> FeedOutcome:
     return FeedOutcome(
         status=status, etag=etag, last_modified=last_modified, title=parsed.title,
         records=records, index=_index(records), ttl=parsed.ttl, max_age=fetched.max_age,
+        body_hash=body_digest(fetched.content),
         notes=(parsed.charset_note,) if parsed.charset_note else (), **common,
     )
 
@@ -129,14 +148,32 @@ async def poll_feed(
     fetched = await fetcher.fetch(url, etag=state.etag, last_modified=state.last_modified)
     if not fetched.ok or fetched.not_modified:
         return outcome_from_fetch(feed, fetched)
+    if state.body_hash and body_digest(fetched.content) == state.body_hash:
+        # a server without conditional GET sent what we parsed last time
+        return outcome_from_fetch(feed, fetched, same_body=True)
     outcome = await _cpu(executor, outcome_from_fetch, feed, fetched)
     if feed.full_text == "never" or not outcome.records:
         return outcome
     records = tuple(await asyncio.gather(
         *(_full_text(fetcher, feed, r, known, executor) for r in outcome.records)))
+    if not all(page_settled(r.fulltext_error) for r in records):
+        outcome = replace(outcome, body_hash="")  # parse it again: those pages get retried
     if records == outcome.records:
         return outcome
     return replace(outcome, records=records, index=await _cpu(executor, _index, records))
+
+
+def page_settled(error: str) -> bool:
+    """False when an article page failed in a way worth another try on the
+    next poll (timeout, connection, 429, 5xx); True when it was used, not
+    wanted, or failed for good (404, refused, too large, no text)."""
+    kind = error.split(":", 1)[0]
+    return not error or not (kind in _TRANSIENT or (kind.isdigit() and kind.startswith("5")))
+
+
+def body_digest(content: bytes) -> str:
+    """A digest of a response body, to notice the same bytes coming back."""
+    return hashlib.blake2b(content, digest_size=16).hexdigest()
 
 
 def _index(records: tuple[Record, ...]) -> tuple[tuple[str, str], ...]:
@@ -217,7 +254,8 @@ async def poll_stored_feed(
     from the store (reads only: the caller writes). Never raises: a bug in
     one poll becomes that feed's error, not every feed's."""
     state = store.feed_state(feed.url)
-    known = store.content_hashes(feed.url) if feed.full_text != "never" else ()
+    known = () if feed.full_text == "never" else {
+        h for h, error in store.page_errors(feed.url).items() if page_settled(error)}
     started = time.monotonic()
     try:
         return await poll_feed(fetcher, feed, state, executor, known)
@@ -230,4 +268,4 @@ async def poll_stored_feed(
 def network_down(summaries: list[FeedSummary]) -> bool:
     """True when every feed of several failed to connect: the network (or DNS)
     is down, rather than each of those feeds."""
-    return len(summaries) >= 3 and all(s.status in _NETWORK_FAILURES for s in summaries)
+    return len(summaries) >= 3 and all(s.status in NETWORK_FAILURES for s in summaries)

@@ -59,7 +59,7 @@ from scraper.export import Exporter, write_articles
 from scraper.fetcher import Fetcher
 from scraper.models import FeedSummary
 from scraper.notify import Notifier, watchdog_interval
-from scraper.pipeline import _NETWORK_FAILURES, network_down, poll_stored_feed
+from scraper.pipeline import NETWORK_FAILURES, network_down, poll_stored_feed
 from scraper.store import Store
 from scraper.urls import host_of
 
@@ -479,7 +479,7 @@ class Service:
             retry_after=outcome.retry_after,
         )
         job.interval = interval
-        if summary.status in _NETWORK_FAILURES and started < self._back_at:
+        if summary.status in NETWORK_FAILURES and started < self._back_at:
             # it failed while down, the network is back: retry soon (once this poll is over)
             delay = max(MIN_INTERVAL, self.catch_up * self._rand())
         delay += effective_jitter(self.settings.schedule.jitter, interval) * self._rand()
@@ -510,7 +510,7 @@ class Service:
             if self._outage():
                 self._catch_up(url)
             self._cut_off.clear()
-        elif summary.status not in _NETWORK_FAILURES:
+        elif summary.status not in NETWORK_FAILURES:
             self._cut_off.pop(url, None)  # its server answered: not the network
         elif error_count == 1 or url in self._cut_off:  # not a feed that was already failing
             was_down = self._outage()
@@ -572,7 +572,7 @@ class Service:
         last_ok = max((r["last_success"] or "" for r in rows), default="")
         self._cut_off = {
             r["url"]: FeedSummary(url=r["url"], status=r["last_status"]) for r in rows
-            if r["last_status"] in _NETWORK_FAILURES and (r["failing_since"] or "") >= last_ok
+            if r["last_status"] in NETWORK_FAILURES and (r["failing_since"] or "") >= last_ok
         }
         if self._outage():
             self._tell_down()

@@ -46,6 +46,7 @@ _FEED_COLUMNS: dict[str, type] = {
     "last_error": str, "error_count": int, "redirect_url": str, "failing_since": str,
     "last_success": str, "ttl": int, "max_age": int, "retry_after": int,
     "next_poll": str, "poll_interval": int,  # set by the service (`scraper run`)
+    "body_hash": str,  # digest of the last body parsed whole: the same bytes are not parsed again
 }
 
 
@@ -62,6 +63,7 @@ class FeedState:
     last_modified: str = ""
     redirect_url: str = ""
     error_count: int = 0
+    body_hash: str = ""  # last body parsed with every page used ("" to parse the next one)
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ class Store:
             last_modified=row["last_modified"] or "",
             redirect_url=row["redirect_url"] or "",
             error_count=row["error_count"] or 0,
+            body_hash=row["body_hash"] or "",
         )
 
     def sync_feeds(self, feeds: Iterable[Any]) -> None:
@@ -183,10 +186,12 @@ class Store:
         rows = self.db.execute("SELECT url, next_poll, poll_interval FROM feeds")
         return {url: (_parse_iso(nxt), ivl) for url, nxt, ivl in rows.fetchall()}
 
-    def content_hashes(self, feed_url: str) -> set[str]:
-        """Content hashes of the articles a feed archived (pages not to fetch again)."""
-        rows = self.db.execute("SELECT content_hash FROM articles WHERE feed_url = ?", [feed_url])
-        return {r[0] for r in rows.fetchall()}
+    def page_errors(self, feed_url: str) -> dict[str, str]:
+        """Content hash of every article a feed archived, with why its article
+        page was not used ('' when it was, or was not wanted)."""
+        rows = self.db.execute(
+            "SELECT content_hash, fulltext_error FROM articles WHERE feed_url = ?", [feed_url])
+        return {h: err or "" for h, err in rows.fetchall()}
 
     def feed_rows(self) -> list[dict[str, Any]]:
         """Every feed row with its article count."""
@@ -252,7 +257,9 @@ class Store:
                 row["title"] = outcome.title
             if not outcome.not_modified:
                 row.update(etag=outcome.etag or "", last_modified=outcome.last_modified or "")
-            row.update(ttl=outcome.ttl, max_age=outcome.max_age)
+            if not outcome.not_modified and not outcome.same_body:
+                row.update(ttl=outcome.ttl, body_hash=outcome.body_hash)
+            row["max_age"] = outcome.max_age
         else:
             row["error_count"] = (old.get("error_count") or 0) + 1
             row["failing_since"] = old.get("failing_since") or _iso(now)
@@ -297,6 +304,8 @@ class Store:
         action = decide(
             old["content_hash"] if old else None, record.content_hash,
             owned=old is None or old["feed_url"] == record.feed_url,
+            page_recovered=bool(old and old["fulltext_error"] and not record.fulltext_error
+                                and not record.summary_only),
         )
         if action is Action.UNCHANGED:
             summary.unchanged += 1

@@ -184,3 +184,53 @@ def test_page_behind_a_redirect_gets_the_final_hosts_rule(
         assert junk not in body, junk
     hosts = [request.host for request, _ in httpserver.log]
     assert hosts == ["rsshub.app", "finance.sina.com.cn", "finance.eastmoney.com"]
+
+
+def test_a_failed_page_is_retried_next_poll_when_the_failure_was_passing(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    answers = iter([503, 200, 200])  # busy once, then fine
+
+    def flaky(_request: object) -> object:
+        from werkzeug import Response
+
+        status = next(answers)
+        if status != 200:
+            return Response("busy", status=status)
+        return Response(ARTICLE.encode("gbk"), content_type="text/html; charset=gbk")
+
+    httpserver.expect_request("/flaky").respond_with_handler(flaky)
+    config = _setup(tmp_path, httpserver, ["/flaky", "/missing"], allow_private=True,
+                    retries=0)
+    db = tmp_path / "a.db"
+    first = run_cli("fetch", "--json", "--config", str(config), "--db", str(db))
+    assert first.returncode == 0, first.stderr
+    rows = _rows(db)
+    assert rows["flaky"]["fulltext_error"].startswith("503")
+    assert rows["missing"]["fulltext_error"].startswith("404")
+    second = run_cli("fetch", "--json", "--config", str(config), "--db", str(db))
+    assert second.json()["updated"] == 1  # the same entry, now with its page
+    rows = _rows(db)
+    assert "1万亿元" in rows["flaky"]["body"] and rows["flaky"]["fulltext_error"] == ""
+    assert rows["missing"]["fulltext_error"].startswith("404")
+    third = run_cli("fetch", "--json", "--config", str(config), "--db", str(db))
+    assert third.json()["updated"] == 0
+    paths = [r.path for r, _ in httpserver.log]
+    assert paths.count("/flaky") == 2  # retried once, then never again
+    assert paths.count("/missing") == 1  # a 404 is not asked again
+
+
+def test_the_same_body_again_is_not_parsed_again(tmp_path: Path, httpserver: HTTPServer) -> None:
+    # a server without ETag or Last-Modified: every poll is a full 200
+    config = _setup(tmp_path, httpserver, ["/article"], allow_private=True)
+    db = tmp_path / "a.db"
+    first = run_cli("fetch", "--json", "--config", str(config), "--db", str(db))
+    assert first.json()["new"] == 1
+    again = run_cli("fetch", "--json", "--config", str(config), "--db", str(db)).json()
+    feed = again["feeds"][0]
+    # parsed, the entry would count as unchanged; skipped, it counts as nothing
+    assert (feed["status"], feed["new"], feed["updated"], feed["unchanged"]) == ("200", 0, 0, 0)
+    httpserver.clear()
+    _setup(tmp_path, httpserver, ["/article", "/missing"], allow_private=True)
+    changed = run_cli("fetch", "--json", "--config", str(config), "--db", str(db)).json()
+    assert changed["feeds"][0]["new"] == 1 and changed["feeds"][0]["unchanged"] == 1
