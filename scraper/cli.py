@@ -233,8 +233,9 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(args.log_format)
     with _open(settings):  # a database that cannot be used: exit 2 before starting
         pass
-    service = Service(settings, reload=lambda: _settings(args))
-    return asyncio.run(service.run())
+    with worker_processes() as workers:  # forked before the loop starts any thread
+        service = Service(settings, reload=lambda: _settings(args), executor=workers)
+        return asyncio.run(service.run())
 
 
 def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:

@@ -82,8 +82,13 @@ def worker_processes(count: int | None = None) -> Iterator[Executor | None]:
 
 def _worker_init() -> None:
     """In each worker: die with the parent (a `kill -9` of scraper must not
-    leave orphans holding the pool's pipes open), and leave Ctrl-C to it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    leave orphans holding the pool's pipes open), and leave Ctrl-C and a
+    terminal's SIGHUP, sent to the whole process group, to the parent, which
+    finishes its polls and then shuts the workers down. SIGTERM keeps its
+    default: the pool itself terminates workers with it (the systemd unit
+    sends it to the main process only, KillMode=mixed)."""
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -45,6 +45,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -250,6 +251,7 @@ class Service:
         rand: Callable[[], float] | None = None,
         probe: float = OUTAGE_PROBE,
         catch_up: float = CATCH_UP,
+        executor: Executor | None = None,
     ) -> None:
         import random
 
@@ -260,6 +262,7 @@ class Service:
         self._rand = rand or random.random
         self.probe = probe
         self.catch_up = catch_up
+        self.executor = executor  # parse/extract workers (`pipeline.worker_processes`)
         # feeds that lost their connection since the last successful poll
         self._cut_off: dict[str, FeedSummary] = {}
         self._back_at = -math.inf  # monotonic time the network last came back
@@ -463,7 +466,7 @@ class Service:
 
     async def _poll_once(self, url: str, job: _FeedJob, started: float) -> None:
         assert self.store is not None and self.fetcher is not None
-        outcome = await poll_stored_feed(self.fetcher, job.feed, self.store)
+        outcome = await poll_stored_feed(self.fetcher, job.feed, self.store, self.executor)
         summary = self.store.save(outcome)  # the single writer, in the loop thread
         self.polls += 1
         exported = 0

@@ -99,3 +99,35 @@ def test_kill_9_leaves_no_orphan_workers(tmp_path: Path, slow_server) -> None:
     for pid in orphans:  # never leave them running, even when the test fails
         os.kill(pid, signal.SIGKILL)
     assert not orphans, f"worker processes outlived a killed scraper: {orphans}"
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: no worker processes")
+def test_ctrl_c_stops_the_service_and_its_workers_in_order(tmp_path: Path,
+                                                           slow_server) -> None:
+    # Ctrl-C reaches every process of the group: the workers leave it to the
+    # main process, which finishes its polls and then shuts them down
+    server, w = slow_server
+    feeds = "".join(
+        f'[[feeds]]\nurl = "{w.feed_url(server.base, i)}"\ncategory = "c"\nsource = "s"\n'
+        f'channel = "ch{i}"\nfull_text = "never"\n\n' for i in range(w.feeds))
+    config = tmp_path / "c.toml"
+    config.write_text(f'[archive]\ndatabase = "{tmp_path / "a.db"}"\n[http]\nper_host = 1\n'
+                      "[schedule]\ninterval = \"2s\"\njitter = \"0s\"\n\n" + feeds)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
+    proc = subprocess.Popen([sys.executable, "-m", "scraper", "run", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    try:
+        workers = _workers_of(proc, 2)
+        while server.requests < FEEDS // 4 and proc.poll() is None:
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert b"worker processes died" not in err  # no worker took the Ctrl-C
+    assert not [p for p in workers if _alive(p)]
+    with sqlite3.connect(tmp_path / "a.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
