@@ -21,6 +21,7 @@ Run it alone as a server (prints its base URL, then serves until killed):
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import html
 import random
@@ -91,17 +92,15 @@ class Workload:
         return (decl + "\n" + text).encode(charset), f"{ctype}; charset={charset}"
 
     def entry_html(self, feed: int, item: int, size: int) -> str:
-        """Article HTML of about `size` characters."""
+        """Article HTML of about `size` characters (paragraphs drawn from a
+        pool, so that serving 10,000 pages does not make the server the
+        bottleneck)."""
         rnd = random.Random(f"{self.seed}-b-{feed}-{item}")
-        zh = self.charset(feed)[0] == "gbk"
+        pool = _paragraphs(self.seed, self.charset(feed)[0] == "gbk")
         parts: list[str] = []
         total = 0
         while total < size:
-            if zh:
-                para = "".join(rnd.choices(_WORDS_ZH, k=rnd.randint(60, 160))) + "。"
-            else:
-                para = " ".join(rnd.choices(_WORDS_EN, k=rnd.randint(40, 90))).capitalize() + "."
-            piece = f"<p>{html.escape(para)}</p>"
+            piece = pool[rnd.randrange(len(pool))]
             if rnd.random() < 0.15:
                 piece += f'<p><img src="/img/{feed}-{item}-{total}.jpg" alt="chart"></p>'
             parts.append(piece)
@@ -135,6 +134,18 @@ class Workload:
 
     def published(self, feed: int, item: int) -> datetime:
         return _EPOCH + timedelta(minutes=feed * 7 + item * 61)
+
+
+@functools.cache
+def _paragraphs(seed: int, zh: bool) -> tuple[str, ...]:
+    rnd = random.Random(f"{seed}-pool-{zh}")
+    if zh:
+        texts = ("".join(rnd.choices(_WORDS_ZH, k=rnd.randint(60, 160))) + "。"
+                 for _ in range(256))
+    else:
+        texts = (" ".join(rnd.choices(_WORDS_EN, k=rnd.randint(40, 90))).capitalize() + "."
+                 for _ in range(256))
+    return tuple(f"<p>{html.escape(t)}</p>" for t in texts)
 
 
 def _item_parts(w: Workload, base: str, feed: int, item: int) -> tuple[str, str, str]:
