@@ -220,6 +220,9 @@ def _rdf(w: Workload, base: str, feed: int) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: with Nagle's algorithm the body
+    # waits for the client's delayed ACK, 40 ms a response
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:
