@@ -6,6 +6,14 @@
 `error` explains it. Bodies are streamed and cut at `max_bytes` after
 decompression; every attempt has a total deadline, so a server trickling a
 byte a second cannot hold a fetch past `timeout`.
+
+Untrusted URLs (article links from feeds) pass the SSRF guard: a host that
+resolves to a loopback, private, link-local or otherwise non-public address is
+refused. The check runs where the connection is made (`_PublicOnlyBackend`):
+each connection resolves its host once, checks every address and connects to
+the checked address, so a DNS server that answers a public address to one
+lookup and 127.0.0.1 to the next (DNS rebinding) gains nothing, on any
+redirect hop or retry. TLS and the Host header still use the name.
 """
 
 from __future__ import annotations
@@ -18,10 +26,14 @@ import random
 import re
 import socket
 import time
+import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urljoin
 
+import httpcore
 import httpx
 
 from scraper.config import HttpSettings
@@ -93,19 +105,35 @@ class Fetcher:
 
     def __init__(self, http: HttpSettings, transport: httpx.AsyncBaseTransport | None = None):
         self.settings = http
-        timeout = httpx.Timeout(http.timeout, connect=min(http.timeout, 10.0))
-        self._client = httpx.AsyncClient(
-            headers={"User-Agent": http.user_agent, "Accept": _ACCEPT},
-            timeout=timeout,
-            follow_redirects=False,
-            transport=transport,
-            limits=httpx.Limits(max_connections=http.concurrency, max_keepalive_connections=32),
-        )
+        limits = httpx.Limits(max_connections=http.concurrency, max_keepalive_connections=32)
+        self._client = self._new_client(transport, limits)
+        # Untrusted URLs get their own pool, whose connections go only to
+        # addresses checked at connect time. A caller's transport or a proxy
+        # from the environment resolves names itself: those keep the check
+        # before each request only.
+        self._untrusted = self._client
+        if transport is None and not _environment_proxies():
+            pinned = _PinnedTransport(limits, allow_private=http.allow_private)
+            self._untrusted = self._new_client(pinned, limits)
         self._all = asyncio.Semaphore(http.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
 
+    def _new_client(
+        self, transport: httpx.AsyncBaseTransport | None, limits: httpx.Limits
+    ) -> httpx.AsyncClient:
+        http = self.settings
+        return httpx.AsyncClient(
+            headers={"User-Agent": http.user_agent, "Accept": _ACCEPT},
+            timeout=httpx.Timeout(http.timeout, connect=min(http.timeout, 10.0)),
+            follow_redirects=False,
+            transport=transport,
+            limits=limits,
+        )
+
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._untrusted is not self._client:
+            await self._untrusted.aclose()
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -153,8 +181,8 @@ class Fetcher:
         current, permanent = url, True
         for _ in range(_MAX_REDIRECTS + 1):
             if untrusted and not self.settings.allow_private:
-                await _refuse_private(current)
-            response = await self._attempt(current, headers)
+                await _refuse_private(current)  # early; the connection checks again
+            response = await self._attempt(current, headers, untrusted)
             if response.status not in _REDIRECTS:
                 new_home = current if permanent and current != url else None
                 return replace(response, url=url, permanent_redirect=new_home)
@@ -169,23 +197,28 @@ class Fetcher:
             seen.append(current)
         raise _Failure("redirect", f"more than {_MAX_REDIRECTS} redirects from {url}", current)
 
-    async def _attempt(self, url: str, headers: dict[str, str]) -> FetchResult:
+    async def _attempt(self, url: str, headers: dict[str, str], untrusted: bool) -> FetchResult:
         host = host_of(url)
         per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.settings.per_host))
+        client = self._untrusted if untrusted else self._client
         async with self._all, per_host:
             try:
                 return await asyncio.wait_for(
-                    self._download(url, headers), timeout=self.settings.timeout
+                    self._download(client, url, headers), timeout=self.settings.timeout
                 )
             except (TimeoutError, httpx.TimeoutException):
                 raise _Failure("timeout", f"no complete answer within "
                                f"{self.settings.timeout:g}s", url, retry=True) from None
             except httpx.HTTPError as exc:
                 raise _network_failure(exc, url) from None
+            except _Blocked as exc:
+                raise _Failure("blocked", str(exc), url) from None
 
-    async def _download(self, url: str, headers: dict[str, str]) -> FetchResult:
+    async def _download(
+        self, client: httpx.AsyncClient, url: str, headers: dict[str, str]
+    ) -> FetchResult:
         limit = self.settings.max_bytes
-        async with self._client.stream("GET", url, headers=headers) as response:
+        async with client.stream("GET", url, headers=headers) as response:
             got = {k.lower(): v for k, v in response.headers.items()}
             status = response.status_code
             if status in _REDIRECTS or status == 304:
@@ -260,8 +293,91 @@ async def _refuse_private(url: str) -> None:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise _Failure("connection", f"cannot resolve {host}: {exc}", url, retry=True) from None
+    try:
+        _public_only(host, infos)
+    except _Blocked as exc:
+        raise _Failure("blocked", str(exc), url) from None
+
+
+class _Blocked(Exception):
+    """A host resolved to a non-public address; the message says which."""
+
+
+def _public_only(host: str, infos: Iterable[tuple[Any, ...]]) -> list[str]:
+    """The distinct addresses of getaddrinfo's answer, in its order; raise
+    `_Blocked` when any is not public (one bad answer refuses the host)."""
+    addresses: list[str] = []
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        text = info[4][0].split("%")[0]
+        address = ipaddress.ip_address(text)
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
         if not address.is_global or address.is_multicast:
-            raise _Failure("blocked", f"{host} resolves to {address}, a non-public address "
-                           "(set http.allow_private = true to allow)", url)
+            raise _Blocked(f"{host} resolves to {text}, a non-public address "
+                           "(set http.allow_private = true to allow)")
+        if text not in addresses:
+            addresses.append(text)
+    return addresses
+
+
+class _PublicOnlyBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, except that each connection resolves its
+    host once, refuses non-public addresses (unless `allow_private`) and
+    connects to the very addresses it checked. httpcore then starts TLS with
+    the host name (SNI, certificate check), and httpx sends it as Host."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self._inner = httpcore.AnyIOBackend()
+        self._allow_private = allow_private
+
+    async def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None,
+        local_address: str | None = None, socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        failure: Exception | None = None
+        for address in await self._resolve(host, port, timeout):
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address,
+                    socket_options=socket_options)
+            except httpcore.ConnectError as exc:  # try the next address
+                failure = exc
+        raise failure or httpcore.ConnectError(f"no address for {host}")
+
+    async def _resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
+        lookup = asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        try:
+            infos = await asyncio.wait_for(lookup, timeout)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"resolving {host} took over {timeout:g}s") from None
+        except OSError as exc:  # worded as httpcore words it: _network_failure reads it
+            raise httpcore.ConnectError(str(exc)) from exc
+        if self._allow_private:
+            return list(dict.fromkeys(info[4][0] for info in infos))
+        return _public_only(host, infos)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _PinnedTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport (request mapping, errors, TLS settings from the
+    environment) over a connection pool whose network backend is
+    `_PublicOnlyBackend`. httpx 0.28 takes no backend argument, hence the pool
+    is rebuilt here with the settings httpx would have given it."""
+
+    def __init__(self, limits: httpx.Limits, allow_private: bool) -> None:
+        super().__init__(limits=limits)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_PublicOnlyBackend(allow_private),
+        )
+
+
+def _environment_proxies() -> bool:
+    """Whether httpx would send requests through a proxy from the environment."""
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
+import pytest
 from fault_server import HANG_SECONDS, FaultServer
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -169,3 +175,103 @@ def test_per_host_limit_is_respected() -> None:
         server.stop()
     assert all(r.ok for r in results)
     assert peak == 2  # in parallel, but never more than per_host
+
+
+class HostileDNS(asyncio.SelectorEventLoop):
+    """An event loop whose resolver plays a rebinding DNS server for
+    `rebind.test`: each lookup gets the next of `answers` (the last repeats).
+    Other names resolve as usual. httpx, anyio and the fetcher all resolve
+    through the running loop, so this is every lookup they make."""
+
+    def __init__(self, answers: list[str]) -> None:
+        super().__init__()
+        self.answers, self.lookups = answers, 0
+
+    async def getaddrinfo(  # type: ignore[override]
+        self, host: bytes | str | None, port: bytes | str | int | None, *,
+        family: int = 0, type: int = 0, proto: int = 0, flags: int = 0,
+    ) -> list[tuple[Any, ...]]:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name != "rebind.test":
+            return await super().getaddrinfo(
+                host, port, family=family, type=type, proto=proto, flags=flags)
+        answer = self.answers[min(self.lookups, len(self.answers) - 1)]
+        self.lookups += 1
+        port = int(port or 0)
+        if ":" in answer:
+            return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (answer, port, 0, 0))]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answer, port))]
+
+
+def fetch_on(loop: asyncio.AbstractEventLoop, url: str, settings: HttpSettings) -> FetchResult:
+    async def go() -> FetchResult:
+        async with Fetcher(settings) as fetcher:
+            return await fetcher.fetch(url, untrusted=True)
+
+    with asyncio.Runner(loop_factory=lambda: loop) as runner:
+        return runner.run(go())
+
+
+@pytest.mark.parametrize("private", ["127.0.0.1", "::ffff:127.0.0.1", "0.0.0.0"])
+def test_dns_rebinding_cannot_reach_a_private_address(private: str) -> None:
+    # the first lookup (the early check) gets a public address, every later one
+    # a private address reaching the server below: the connection must not use
+    # an address nobody checked
+    server = HTTPServer(host="127.0.0.1")
+    server.expect_request("/admin").respond_with_data("secret")
+    server.start()
+    loop = HostileDNS(["93.184.216.34", private])
+    try:
+        result = fetch_on(loop, f"http://rebind.test:{server.port}/admin", FAST)
+    finally:
+        server.stop()
+    assert result.error_kind == "blocked", result
+    assert result.error == (f"rebind.test resolves to {private}, a non-public address "
+                            "(set http.allow_private = true to allow)")
+    assert not server.log  # nothing reached the private address
+    assert result.attempts == 1  # a refusal is final
+
+
+def _certificates(folder: Path, name: str) -> tuple[Path, Path, Path]:
+    """(CA certificate, server certificate, server key) for `name`, made by openssl."""
+    if not shutil.which("openssl"):
+        pytest.skip("the openssl command is needed to make a test certificate")
+    ca, ca_key = folder / "ca.pem", folder / "ca.key"
+    cert, key, csr = folder / "cert.pem", folder / "cert.key", folder / "cert.csr"
+    extensions = folder / "ext.cnf"
+    extensions.write_text(f"subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for command in (
+        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2",
+         "-subj", "/CN=scraper test CA"],
+        ["req", *ec, "-keyout", key, "-out", csr, "-subj", f"/CN={name}"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", cert, "-days", "2", "-extfile", extensions],
+    ):
+        subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True)
+    return ca, cert, key
+
+
+def test_pinned_connection_keeps_the_name_for_tls_and_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # connected to the address resolved once, but TLS (SNI, certificate check)
+    # and the Host header use the name, as for any other connection
+    ca, cert, key = _certificates(tmp_path, "rebind.test")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    context.sni_callback = lambda _sock, name, _ctx: names.append(name)  # type: ignore[assignment]
+    server = HTTPServer(host="127.0.0.1", ssl_context=context)
+    server.expect_request("/page").respond_with_data("<html>ok</html>")
+    server.start()
+    loop = HostileDNS(["127.0.0.1", "10.255.255.1"])  # a second lookup would hang
+    try:
+        result = fetch_on(loop, f"https://rebind.test:{server.port}/page",
+                          HttpSettings(timeout=5, retries=0, allow_private=True))
+    finally:
+        server.stop()
+    assert result.ok and result.content == b"<html>ok</html>", result
+    assert names == ["rebind.test"] and loop.lookups == 1
+    assert [r.host for r, _ in server.log] == [f"rebind.test:{server.port}"]
