@@ -27,6 +27,7 @@ from html import escape, unescape
 import lxml.html
 from lxml import etree
 
+from scraper import charsets
 from scraper.rules import Rule, rule_for
 from scraper.urls import absolute, host_of
 
@@ -49,9 +50,9 @@ class Extracted:
 # ---------------------------------------------------------------------------
 # decoding
 
+# GB2312/GBK labels are read as GB18030 by `scraper.charsets`
 _ALIASES = {
-    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_2312-80": "gb18030",
-    "cp936": "gb18030", "euc-cn": "gb18030", "big5": "big5hkscs", "iso-8859-1": "cp1252",
+    "big5": "big5hkscs", "iso-8859-1": "cp1252",
     "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252",
     "x-sjis": "shift_jis", "utf8": "utf-8", "unicode": "utf-8",
 }
@@ -67,7 +68,7 @@ _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
 def _codec(name: str | None) -> str | None:
     if not name:
         return None
-    name = name.strip().lower()
+    name = charsets.relabel(name.strip().lower())
     name = _ALIASES.get(name, name)
     try:
         return codecs.lookup(name).name

@@ -15,16 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from scraper import charsets
 from scraper.fastfeed import fast_parse
 from scraper.urls import absolute
 
 __all__ = ["Entry", "FeedParseError", "ParsedFeed", "parse_feed"]
-
-_GB_LABELS = re.compile(r"charset\s*=\s*[\"']?(gb2312|gbk|x-gbk|gb_2312-80|csgb2312)\b", re.I)
-_XML_DECL_GB = re.compile(
-    rb"^(\xef\xbb\xbf)?(\s*<\?xml[^>]*encoding\s*=\s*[\"'])(gb2312|gbk|x-gbk)([\"'])", re.I
-)
-
 
 _ENCODING_DECL = re.compile(r"^(\ufeff?\s*<\?xml[^>]*encoding\s*=\s*[\"'])[^\"']*([\"'])")
 
@@ -135,7 +130,7 @@ def _redetect(content: bytes, headers: dict[str, str]) -> tuple[Any, str] | None
     best = charset_normalizer.from_bytes(content[:200_000]).best()
     if best is None or best.encoding in ("utf_8", "ascii"):
         return None
-    encoding = "gb18030" if best.encoding in ("gb2312", "gbk") else best.encoding
+    encoding = charsets.relabel(best.encoding)
     try:
         text = content.decode(encoding)
     except (UnicodeDecodeError, LookupError):
@@ -156,14 +151,12 @@ def _declared(headers: dict[str, str], content: bytes) -> str:
 
 
 def _gb_as_gb18030(content: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
-    """Read GB2312/GBK labels as GB18030, as browsers do (a superset of both)."""
+    """Read GB2312/GBK labels as GB18030, as browsers do (see `scraper.charsets`)."""
     ctype = headers.get("content-type", "")
-    if _GB_LABELS.search(ctype):
-        headers = {**headers, "content-type": _GB_LABELS.sub("charset=gb18030", ctype)}
-    content = _XML_DECL_GB.sub(
-        lambda m: (m.group(1) or b"") + m.group(2) + b"gb18030" + m.group(4), content, count=1
-    )
-    return content, headers
+    relabelled = charsets.relabel_content_type(ctype)
+    if relabelled != ctype:
+        headers = {**headers, "content-type": relabelled}
+    return charsets.relabel_xml_declaration(content), headers
 
 
 def _not_a_feed_reason(parsed: Any, content: bytes) -> str:
