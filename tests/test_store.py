@@ -172,3 +172,27 @@ def test_writes_are_one_transaction_per_feed(store: Store) -> None:
     assert store.count() == 1
     with sqlite3.connect(store.path) as other:  # another reader sees committed data
         assert other.execute("SELECT count(*) FROM articles").fetchone()[0] == 1
+
+
+def test_an_archive_with_the_old_search_index_is_reindexed(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    with Store(db) as store:
+        _save(store, _rec(1, title="央行宣布降准", body="<p>下调存款准备金率</p>"),
+              _rec(2, title="Fed holds rates", body="<p>no change</p>"))
+    with sqlite3.connect(db) as conn:  # the layout of earlier versions: text kept twice
+        conn.execute("DROP TABLE articles_fts")
+        conn.execute("CREATE VIRTUAL TABLE articles_fts USING fts5(title, body, "
+                     "tokenize = 'unicode61 remove_diacritics 2')")
+        conn.execute("PRAGMA user_version = 0")
+    with Store(db) as store:
+        assert [h.title for h in store.search("降准")] == ["央行宣布降准"]
+        assert [h.title for h in store.search("rates")] == ["Fed holds rates"]
+        sql = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'articles_fts'")
+        assert "content=''" in sql.fetchone()[0]
+        # an update after the rebuild removes exactly the old tokens
+        _save(store, _rec(2, title="Fed cuts rates", body="<p>a quarter point</p>"))
+        assert [h.title for h in store.search("holds")] == []
+        assert [h.title for h in store.search("quarter")] == ["Fed cuts rates"]
+        assert store.db.execute(
+            "INSERT INTO articles_fts(articles_fts, rank) VALUES ('integrity-check', 0)"
+        ).fetchall() == []
