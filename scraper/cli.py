@@ -130,7 +130,7 @@ def _cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
     if not feeds:
         raise UsageError(f"{settings.path}: no enabled feeds to fetch")
     progress = _progress if sys.stderr.isatty() and not args.json else None
-    with _open(settings) as store, worker_processes() as workers:
+    with _open(settings) as store, worker_processes(settings.workers) as workers:
         summaries = asyncio.run(run_pass(settings, feeds, store, progress, workers))
     failed = [s for s in summaries if not s.ok]
     if args.json:
@@ -233,7 +233,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(args.log_format)
     with _open(settings):  # a database that cannot be used: exit 2 before starting
         pass
-    with worker_processes() as workers:  # forked before the loop starts any thread
+    with worker_processes(settings.workers) as workers:  # forked before any thread starts
         service = Service(settings, reload=lambda: _settings(args), executor=workers)
         return asyncio.run(service.run())
 

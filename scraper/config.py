@@ -92,6 +92,9 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     rsshub_base_url: str = "https://rsshub.app"
     feeds: tuple[FeedConfig, ...] = ()
+    # processes that parse feeds and extract pages: None = one per core (none
+    # on a single core), 0 = none (threads of the main process)
+    workers: int | None = None
 
     def with_database(self, database: str) -> Settings:
         return replace(self, archive=replace(self.archive, database=database))
@@ -146,7 +149,7 @@ def load_config(path: str | os.PathLike[str]) -> Settings:
 
 # --- validation helpers -------------------------------------------------------
 
-_SECTIONS = {"archive", "http", "schedule", "rsshub", "feeds"}
+_SECTIONS = {"archive", "http", "schedule", "rsshub", "workers", "feeds"}
 
 
 def _build(path: str, data: dict[str, Any]) -> Settings:
@@ -155,6 +158,8 @@ def _build(path: str, data: dict[str, Any]) -> Settings:
     http = _table(data, "http")
     schedule = _table(data, "schedule")
     rsshub = _table(data, "rsshub")
+    workers = _table(data, "workers")
+    _no_unknown(workers, {"processes"}, "workers.")
     _no_unknown(archive, {"database", "export_dir"}, "archive.")
     _no_unknown(http, set(HttpSettings.__dataclass_fields__), "http.")
     _no_unknown(schedule, {"interval", "jitter"}, "schedule.")
@@ -180,7 +185,18 @@ def _build(path: str, data: dict[str, Any]) -> Settings:
         ),
         rsshub_base_url=base_url,
         feeds=feeds,
+        workers=_processes(workers),
     )
+
+
+def _processes(workers: dict[str, Any]) -> int | None:
+    value = workers.get("processes", "auto")
+    if value == "auto":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f'workers.processes: expected "auto" or a whole number >= 0, '
+                         f"got {value!r}")
+    return value
 
 
 def _http(http: dict[str, Any]) -> HttpSettings:

@@ -58,15 +58,18 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 @contextlib.contextmanager
 def worker_processes(count: int | None = None) -> Iterator[Executor | None]:
-    """Processes for the CPU work (parsing feeds, extracting pages), one per
-    core, so it runs beside the event loop instead of under its GIL.
+    """Processes for the CPU work (parsing feeds, extracting pages), so it
+    runs beside the event loop instead of under its GIL: `count` of them,
+    None for one per core (none on a single core), 0 for none.
 
     Call it before the event loop starts: the workers are forked at once,
     while this process has a single thread (forking later, beside the
     resolver's threads, could deadlock a child), and they share the parent's
     imported modules instead of importing their own. Yields None (work stays
-    in threads) with one core or without fork."""
-    count = count or os.cpu_count() or 1
+    in threads) when there are no workers or no fork."""
+    if count is None:
+        count = os.cpu_count() or 1
+        count = count if count > 1 else 0
     if count < 1 or "fork" not in multiprocessing.get_all_start_methods():
         yield None
         return

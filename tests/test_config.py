@@ -58,6 +58,9 @@ def test_route_is_joined_to_rsshub_base(tmp_path: Path) -> None:
         ([], {"schedule": {"interval": "0s"}}, "schedule.interval"),
         ([], {"archive": {"database": 3}}, "archive.database"),
         ([{"url": "http://a/x", "timezone": "Mars/Olympus"}], {}, "feeds[0].timezone"),
+        ([], {"workers": {"processes": -1}}, "workers.processes"),
+        ([], {"workers": {"processes": "many"}}, "workers.processes"),
+        ([], {"workers": {"threads": 2}}, "workers.threads"),
     ],
 )
 def test_bad_config_names_file_and_key(
@@ -91,3 +94,9 @@ def test_bundled_default_lists_real_finance_feeds() -> None:
     own = [f for f in feeds if not f.url.startswith(settings.rsshub_base_url)]
     assert len(rsshub) >= 8 and len(own) >= 8
     assert all(f.url.startswith("https://") for f in own)
+
+
+def test_worker_processes_setting(tmp_path: Path) -> None:
+    assert load_config(make_config(tmp_path / "a.toml", [])).workers is None  # one per core
+    path = make_config(tmp_path / "b.toml", [], workers={"processes": 0})
+    assert load_config(path).workers == 0

@@ -21,9 +21,12 @@ FEEDS, ITEMS = 40, 10
 
 def _children(pid: int) -> list[int]:
     kids: list[int] = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as f:
-            kids += [int(k) for k in f.read().split()]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids += [int(k) for k in f.read().split()]
+    except FileNotFoundError:  # it exited meanwhile
+        pass
     return kids
 
 
@@ -35,13 +38,13 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _start(tmp_path: Path, base: str, w: Workload) -> subprocess.Popen[bytes]:
+def _start(tmp_path: Path, base: str, w: Workload, extra: str = "") -> subprocess.Popen[bytes]:
     feeds = "".join(
         f'[[feeds]]\nurl = "{w.feed_url(base, i)}"\ncategory = "c"\nsource = "s"\n'
         f'channel = "ch{i}"\nfull_text = "never"\n\n' for i in range(w.feeds))
     config = tmp_path / "c.toml"
     config.write_text(f'[archive]\ndatabase = "{tmp_path / "a.db"}"\n[http]\nper_host = 1\n'
-                      "retries = 0\n\n" + feeds)
+                      f"retries = 0\n{extra}\n" + feeds)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
     return subprocess.Popen([sys.executable, "-m", "scraper", "fetch", "--config", str(config)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -131,3 +134,16 @@ def test_ctrl_c_stops_the_service_and_its_workers_in_order(tmp_path: Path,
     assert not [p for p in workers if _alive(p)]
     with sqlite3.connect(tmp_path / "a.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_processes_0_parses_in_the_main_process(tmp_path: Path, slow_server) -> None:
+    server, w = slow_server
+    proc = _start(tmp_path, server.base, w, extra="[workers]\nprocesses = 0\n")
+    children: set[int] = set()
+    while proc.poll() is None:
+        children.update(_children(proc.pid))
+        time.sleep(0.02)
+    assert proc.returncode == 0, proc.stderr.read().decode() if proc.stderr else ""
+    assert not children  # no worker was forked
+    with sqlite3.connect(tmp_path / "a.db") as db:
+        assert db.execute("SELECT count(*) FROM articles").fetchone()[0] == FEEDS * ITEMS
