@@ -162,13 +162,13 @@ async def poll_feed(
     outcome = await _cpu(executor, outcome_from_fetch, feed, fetched)
     if feed.full_text == "never" or not outcome.records:
         return outcome
-    records = tuple(await asyncio.gather(
-        *(_full_text(fetcher, feed, r, known, executor) for r in outcome.records)))
+    done = await asyncio.gather(
+        *(_full_text(fetcher, feed, r, known, executor) for r in outcome.records))
+    records = tuple(record for record, _ in done)
+    index = tuple(new or old for (_, new), old in zip(done, outcome.index, strict=True))
     if not all(page_settled(r.fulltext_error) for r in records):
         outcome = replace(outcome, body_hash="")  # parse it again: those pages get retried
-    if records == outcome.records:
-        return outcome
-    return replace(outcome, records=records, index=await _cpu(executor, _index, records))
+    return replace(outcome, records=records, index=index)
 
 
 def page_settled(error: str) -> bool:
@@ -191,11 +191,12 @@ def _index(records: tuple[Record, ...]) -> tuple[tuple[str, str], ...]:
 async def _full_text(
     fetcher: Fetcher, feed: FeedConfig, record: Record, known: Collection[str],
     executor: Executor | None,
-) -> Record:
-    """The record with its article page's main content, or with the feed's
-    summary and the reason the page was not used."""
+) -> tuple[Record, tuple[str, str] | None]:
+    """The record with its article page's main content (and its new search
+    text, computed in the worker with the page), or with the feed's summary
+    and the reason the page was not used (and None: the text is the same)."""
     if record.content_hash in known or not record.url:
-        return record
+        return record, None
     if feed.full_text == "always":
         want, reason = True, "full_text = always"
     else:
@@ -203,20 +204,23 @@ async def _full_text(
         want, reason = needs_full_text(content, summary)
     log.info("%s: %s page: %s", record.url, "fetching" if want else "not fetching", reason)
     if not want:
-        return record
+        return record, None
     page = await fetcher.fetch(record.url, untrusted=True)
     if not page.ok:
-        return record.without_full_text(f"{page.error_kind}: {page.error}")
+        return record.without_full_text(f"{page.error_kind}: {page.error}"), None
     return await _cpu(executor, _apply_page, record, feed, page)
 
 
-def _apply_page(record: Record, feed: FeedConfig, page: FetchResult) -> Record:
+def _apply_page(
+    record: Record, feed: FeedConfig, page: FetchResult
+) -> tuple[Record, tuple[str, str] | None]:
     extracted = extract(page.content, page.final_url, selector=feed.selector,
                         content_type=page.headers.get("content-type", ""), tz_hint=feed.timezone)
     if not extracted.text.strip():
-        return record.without_full_text("no article text found on the page")
-    return record.with_full_text(extracted.html, page.final_url, extracted.image,
+        return record.without_full_text("no article text found on the page"), None
+    full = record.with_full_text(extracted.html, page.final_url, extracted.image,
                                  extracted.published)
+    return full, index_record(full.title, full.body)
 
 
 async def run_pass(

@@ -71,6 +71,9 @@ def test_summary_entry_gets_the_article_page_once(tmp_path: Path, httpserver: HT
     assert "首页" not in row["body"]
     assert row["summary_only"] == 0 and row["fulltext_error"] == ""
     assert row["headimg"] == httpserver.url_for("/img/chart.png")  # lazy image made real
+    # the page's words are searchable, not only the summary's
+    found = run_cli("search", "稳健货币政策", "--config", str(config), "--db", str(db)).stdout
+    assert "第0条 央行宣布降准" in found and "稳健货币政策" in found
     shown = run_cli("show", "1", "--config", str(config), "--db", str(db)).stdout
     assert "<div>\n" in shown and "&#123;" not in row["body"]
     second = run_cli("fetch", "--json", "--config", str(config), "--db", str(db))
