@@ -248,6 +248,7 @@ async def run_pass(
             summary = store.save(outcome)
             if exporter is not None and summary.written_ids:
                 write_articles(store, exporter, summary.written_ids)
+            summary.written_ids = []  # done with; a pass over thousands of feeds keeps the rest
             summaries.append(summary)
             if progress:
                 progress(summary, len(summaries), len(feeds))
