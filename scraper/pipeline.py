@@ -219,7 +219,7 @@ def _apply_page(
     if not extracted.text.strip():
         return record.without_full_text("no article text found on the page"), None
     full = record.with_full_text(extracted.html, page.final_url, extracted.image,
-                                 extracted.published)
+                                 extracted.published, clean=True)
     return full, index_record(full.title, full.body)
 
 

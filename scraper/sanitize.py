@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 
 from scraper.urls import absolute, host_of
 
-__all__ = ["CleanHtml", "clean_html", "html_to_text"]
+__all__ = ["CleanHtml", "clean_html", "first_image", "html_to_text"]
 
 # Elements removed together with their content.
 _DROP = {"script", "object", "applet", "frame", "frameset", "noembed", "template"}
@@ -62,6 +62,22 @@ def clean_html(source: str, base_url: str = "") -> CleanHtml:
     except (AssertionError, ValueError):  # html.parser gives up on some garbage
         return CleanHtml(html.escape(source), "")
     return CleanHtml("".join(cleaner.out), cleaner.first_image)
+
+
+_IMG_TAG = re.compile(r"<img\b([^>]*)>", re.I)
+_DQ_ATTR = re.compile(r'([\w:-]+)="([^"]*)"')
+
+
+def first_image(clean: str, base_url: str = "") -> str:
+    """The first image `clean_html` would report for HTML that is already
+    clean and was written by this project (double-quoted attributes, no
+    comments), found without parsing it again."""
+    for match in _IMG_TAG.finditer(clean):
+        values = {k.lower(): html.unescape(v) for k, v in _DQ_ATTR.findall(match.group(1))}
+        src = (values.get("src") or "").strip()
+        if src and not src.startswith("data:") and not _is_pixel(values):
+            return absolute(src, base_url)
+    return ""
 
 
 def html_to_text(source: str) -> str:

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scraper.extractor import decode_page, extract, needs_full_text
 from scraper.rules import rule_for
@@ -297,3 +299,53 @@ def test_needs_full_text(content, summary, fetch, why):
 def test_degenerate_pages_do_not_crash(raw):
     got = extract(raw, "https://example.org/a")
     assert isinstance(got.html, str) and isinstance(got.text, str)
+
+
+# -- the extractor's output is already clean ------------------------------------
+# `Record.with_full_text(clean=True)` skips the sanitizer for extractor output:
+# these tests hold the extractor to writing nothing the sanitizer would change.
+
+def _assert_clean(page: bytes, url: str) -> None:
+    from scraper.sanitize import first_image
+
+    out = extract(page, url)
+    again = clean_html(out.html, url)
+    assert again.html == out.html
+    assert again.first_image == first_image(out.html, url)
+
+
+def test_extractor_output_is_what_the_sanitizer_would_write_on_corpus_pages() -> None:
+    from conftest import CORPUS, need
+
+    folder = need(CORPUS / "article-extraction" / "html")
+    pages = sorted(folder.iterdir())[:120]
+    pages += sorted((CORPUS / "finance-en" / "articles").rglob("*.htm*"))
+    assert len(pages) > 100
+    for path in pages:
+        _assert_clean(path.read_bytes(), "https://news.example.com/a/b.html")
+
+
+_HOSTILE = [
+    '<script>alert(1)</script>', '<img src="x.png" onerror="alert(1)" width="300">',
+    '<a href="javascript:alert(1)">link text here</a>', '<a href=" JaVaScRiPt:x">t</a>',
+    '<iframe src="https://evil.example/"></iframe>', '<svg onload="alert(1)"><circle/></svg>',
+    '<object data="x.swf"></object>', '<style>p{color:red}</style>', '<!-- a comment -->',
+    '<form action="/x"><input name="q"></form>', '<p style="x" onclick="y">styled words</p>',
+    '<img data-src="/lazy.jpg" src="data:image/gif;base64,R0lGOD">', '<math><mi>x</mi></math>',
+    '<a href="data:text/html,<script>x</script>">d</a>', '<img src="/pixel.gif" width="1" height="1">',
+    '<noscript><img src="/real.jpg"></noscript>', '<embed src="x">', '&lt;script&gt; &amp; "q"',
+    '<img src="/a b.png?x=1&amp;y=2" alt="a &quot;chart&quot;">', '<base href="https://evil/">',
+    '<meta http-equiv="refresh" content="0;url=https://evil/">', '<table><tr><td>cell</td></tr></table>',
+]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.sampled_from(_HOSTILE), min_size=1, max_size=8), st.integers(2, 6))
+def test_extractor_output_is_what_the_sanitizer_would_write_on_hostile_pages(
+    bits: list[str], paragraphs: int
+) -> None:
+    prose = "The central bank held rates steady, citing sticky inflation and a tight labour market. "
+    body = "".join(f"<p>{prose * 3}{bits[i % len(bits)]}</p>" for i in range(paragraphs))
+    page = (f"<html><head><title>t</title></head><body><nav><a href='/'>Home</a></nav>"
+            f"<article>{''.join(bits)}{body}</article><footer>(c)</footer></body></html>")
+    _assert_clean(page.encode(), "https://news.example.com/2024/a.html")
