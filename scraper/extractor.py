@@ -590,8 +590,8 @@ def _serialize(root, base: str) -> tuple[str, str]:
     def emit_text(value: str | None) -> None:
         if value:
             text.append(value)
-            if not in_pre[0]:  # source indentation is not content (and Hexo minds it)
-                value = _NEWLINE_WS.sub("\n", value)
+            if not in_pre[0] and "\n" in value:  # source indentation is not content
+                value = _NEWLINE_WS.sub("\n", value)  # (and Hexo minds it)
             out.append(escape(value, quote=False))
 
     def walk(el) -> None:
@@ -646,8 +646,16 @@ def _serialize(root, base: str) -> tuple[str, str]:
     html_out = "".join(out)
     html_out = re.sub(r"<(p|div|section|span|li|strong|em|b|i|a)>(\s|&nbsp;)*</\1>", "", html_out)
     html_out = re.sub(r"<(div|section|article)>(\s*)</\1>", "", html_out)
-    lines = [_WS.sub(" ", line).strip() for line in "".join(text).split("\n")]
+    lines = [_squeeze(line) for line in "".join(text).split("\n")]
     return html_out.strip(), "\n".join(line for line in lines if line)
+
+
+def _squeeze(line: str) -> str:
+    """`_WS` runs as one space, stripped; ASCII lines bytewise (bytes.split()
+    splits on exactly the ASCII members of `_WS`), several times faster."""
+    if line.isascii():
+        return b" ".join(line.encode("ascii").split()).decode("ascii")
+    return _WS.sub(" ", line).strip()
 
 
 # ---------------------------------------------------------------------------
