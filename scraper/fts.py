@@ -30,9 +30,11 @@ _TAG = re.compile(r"</?[A-Za-z][^>]*>")
 
 
 def segment(text: str) -> str:
-    """Text with every CJK character set apart by spaces, ready to index.
-    (One call per run of CJK characters, not per character: a Chinese
-    article has thousands of them.)"""
+    """Text with every CJK character set apart by spaces, ready to index:
+    each run of CJK characters becomes " c1 c2 ... cn " (one call per run,
+    not per character)."""
+    if text.isascii():  # no CJK possible: most English text stops here
+        return text
     return _CJK_RUN.sub(lambda m: " " + " ".join(m.group()) + " ", text)
 
 

@@ -196,3 +196,13 @@ def test_an_archive_with_the_old_search_index_is_reindexed(tmp_path: Path) -> No
         assert store.db.execute(
             "INSERT INTO articles_fts(articles_fts, rank) VALUES ('integrity-check', 0)"
         ).fetchall() == []
+
+
+@pytest.mark.parametrize("text", ["", "plain ascii words", "央行宣布降准", "a央行b c", "𠀀𠀁 x 降准。",
+                                  "café 株式会社 déjà", "全角　空格"])
+def test_segmentation_sets_every_cjk_character_apart(text: str) -> None:
+    from scraper.fts import _CJK_RUN, segment
+
+    expected = _CJK_RUN.sub(lambda m: " " + " ".join(m.group()) + " ", text)
+    assert segment(text) == expected
+    assert all(len(tok) == 1 or not _CJK_RUN.search(tok) for tok in segment(text).split())
