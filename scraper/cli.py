@@ -20,9 +20,10 @@ from pathlib import Path
 from scraper.config import ConfigError, FeedConfig, Settings, default_config_path, load_config
 from scraper.export import export
 from scraper.models import FeedSummary
-from scraper.pipeline import network_down, run_pass, worker_processes
+from scraper.pipeline import network_down, run_pass
 from scraper.record import render_post
 from scraper.store import Store, StoreError
+from scraper.workers import worker_processes
 
 __all__ = ["main"]
 

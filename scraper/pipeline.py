@@ -8,22 +8,13 @@ picklable `FeedOutcome`, and `run_pass` hands each one to the single writer
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
-import ctypes.util
-import gc
 import hashlib
 import logging
-import multiprocessing
-import os
-import signal
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import Executor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
 
 from scraper.config import FeedConfig, Settings
 from scraper.export import Exporter, write_articles
@@ -34,6 +25,7 @@ from scraper.models import FeedOutcome, FeedSummary
 from scraper.parser import FeedParseError, parse_feed
 from scraper.record import Record, build_record
 from scraper.store import FeedState, Store
+from scraper.workers import run_cpu
 
 __all__ = [
     "NETWORK_FAILURES",
@@ -44,7 +36,6 @@ __all__ = [
     "poll_feed",
     "poll_stored_feed",
     "run_pass",
-    "worker_processes",
 ]
 
 NETWORK_FAILURES = frozenset({"connection", "timeout", "tls"})
@@ -52,62 +43,6 @@ _TRANSIENT = NETWORK_FAILURES | {"429"}
 
 Progress = Callable[[FeedSummary, int, int], None]
 log = logging.getLogger("scraper.fulltext")
-T = TypeVar("T")
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-@contextlib.contextmanager
-def worker_processes(count: int | None = None) -> Iterator[Executor | None]:
-    """Processes for the CPU work (parsing feeds, extracting pages), so it
-    runs beside the event loop instead of under its GIL: `count` of them,
-    None for one per core (none on a single core), 0 for none.
-
-    Call it before the event loop starts: the workers are forked at once,
-    while this process has a single thread (forking later, beside the
-    resolver's threads, could deadlock a child), and they share the parent's
-    imported modules instead of importing their own. Yields None (work stays
-    in threads) when there are no workers or no fork."""
-    if count is None:
-        count = os.cpu_count() or 1
-        count = count if count > 1 else 0
-    if count < 1 or "fork" not in multiprocessing.get_all_start_methods():
-        yield None
-        return
-    gc.freeze()  # the workers' copies of the parent's objects stay shared pages
-    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_worker_init)
-    pool.submit(int).result()  # a fork pool starts every worker on its first task
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _worker_init() -> None:
-    """In each worker: die with the parent (a `kill -9` of scraper must not
-    leave orphans holding the pool's pipes open), and leave Ctrl-C and a
-    terminal's SIGHUP, sent to the whole process group, to the parent, which
-    finishes its polls and then shuts the workers down. SIGTERM keeps its
-    default: the pool itself terminates workers with it (the systemd unit
-    sends it to the main process only, KillMode=mixed)."""
-    for sig in (signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() == 1:  # the parent died before prctl took effect
-            os._exit(1)
-
-
-async def _cpu(executor: Executor | None, fn: Callable[..., T], *args: Any) -> T:
-    """`fn(*args)` in the worker processes; if they died (a crash in a C
-    library, the OOM killer), in a thread instead, so the pass goes on."""
-    loop = asyncio.get_running_loop()
-    try:
-        return await loop.run_in_executor(executor, fn, *args)
-    except BrokenProcessPool:
-        logging.getLogger("scraper").warning("worker processes died; parsing in threads")
-        return await loop.run_in_executor(None, fn, *args)
 
 
 def outcome_from_fetch(
@@ -159,7 +94,7 @@ async def poll_feed(
     if state.body_hash and body_digest(fetched.content) == state.body_hash:
         # a server without conditional GET sent what we parsed last time
         return outcome_from_fetch(feed, fetched, same_body=True)
-    outcome = await _cpu(executor, outcome_from_fetch, feed, fetched)
+    outcome = await run_cpu(executor, outcome_from_fetch, feed, fetched)
     if feed.full_text == "never" or not outcome.records:
         return outcome
     done = await asyncio.gather(
@@ -208,7 +143,7 @@ async def _full_text(
     page = await fetcher.fetch(record.url, untrusted=True)
     if not page.ok:
         return record.without_full_text(f"{page.error_kind}: {page.error}"), None
-    return await _cpu(executor, _apply_page, record, feed, page)
+    return await run_cpu(executor, _apply_page, record, feed, page)
 
 
 def _apply_page(

@@ -262,7 +262,7 @@ class Service:
         self._rand = rand or random.random
         self.probe = probe
         self.catch_up = catch_up
-        self.executor = executor  # parse/extract workers (`pipeline.worker_processes`)
+        self.executor = executor  # parse/extract workers (`workers.worker_processes`)
         # feeds that lost their connection since the last successful poll
         self._cut_off: dict[str, FeedSummary] = {}
         self._back_at = -math.inf  # monotonic time the network last came back
