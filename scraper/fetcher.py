@@ -292,7 +292,11 @@ async def _refuse_private(url: str) -> None:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise _Failure("connection", f"cannot resolve {host}: {exc}", url, retry=True) from None
+        # the name does not exist (NXDOMAIN): asking again at once won't help
+        nxdomain = (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME))
+        missing = getattr(exc, "errno", None) in nxdomain
+        raise _Failure("connection", f"cannot resolve {host}: {exc}", url,
+                       retry=not missing) from None
     try:
         _public_only(host, infos)
     except _Blocked as exc:

@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 NETWORK_FAILURES = frozenset({"connection", "timeout", "tls"})
+PAGE_TRIES = 3  # polls in a row an article page is tried after a passing failure
 _TRANSIENT = NETWORK_FAILURES | {"429"}
 
 Progress = Callable[[FeedSummary, int, int], None]
@@ -106,12 +107,15 @@ async def poll_feed(
     return replace(outcome, records=records, index=index)
 
 
-def page_settled(error: str) -> bool:
+def page_settled(error: str, failures: int = 1) -> bool:
     """False when an article page failed in a way worth another try on the
-    next poll (timeout, connection, 429, 5xx); True when it was used, not
-    wanted, or failed for good (404, refused, too large, no text)."""
+    next poll (timeout, connection, 429, 5xx) and has not yet failed
+    `PAGE_TRIES` polls in a row; True when it was used, not wanted, failed
+    for good (404, refused, too large, no text), or failed too often (a
+    site that is down must not cost every poll all of its pages again)."""
     kind = error.split(":", 1)[0]
-    return not error or not (kind in _TRANSIENT or (kind.isdigit() and kind.startswith("5")))
+    transient = kind in _TRANSIENT or (kind.isdigit() and kind.startswith("5"))
+    return not error or not transient or failures >= PAGE_TRIES
 
 
 def body_digest(content: bytes) -> str:
@@ -203,7 +207,8 @@ async def poll_stored_feed(
     one poll becomes that feed's error, not every feed's."""
     state = store.feed_state(feed.url)
     known = () if feed.full_text == "never" else {
-        h for h, error in store.page_errors(feed.url).items() if page_settled(error)}
+        h for h, (error, failures) in store.page_errors(feed.url).items()
+        if page_settled(error, failures)}
     started = time.monotonic()
     try:
         return await poll_feed(fetcher, feed, state, executor, known)

@@ -35,6 +35,7 @@ _ARTICLE_COLUMNS: dict[str, type] = {
     "title": str, "author": str, "categories": str, "headimg": str, "thumbnail": str,
     "date": str, "published": str, "first_seen": str, "updated": str, "body": str,
     "content_hash": str, "summary_only": int, "fulltext_error": str, "revision": int,
+    "page_failures": int,  # article page tried and failed this many polls in a row
 }
 _REVISION_COLUMNS: dict[str, type] = {
     "id": int, "article_id": int, "revision": int, "replaced_at": str, "title": str,
@@ -216,12 +217,14 @@ class Store:
         rows = self.db.execute("SELECT url, next_poll, poll_interval FROM feeds")
         return {url: (_parse_iso(nxt), ivl) for url, nxt, ivl in rows.fetchall()}
 
-    def page_errors(self, feed_url: str) -> dict[str, str]:
+    def page_errors(self, feed_url: str) -> dict[str, tuple[str, int]]:
         """Content hash of every article a feed archived, with why its article
-        page was not used ('' when it was, or was not wanted)."""
+        page was not used ('' when it was, or was not wanted) and how many
+        polls in a row it failed."""
         rows = self.db.execute(
-            "SELECT content_hash, fulltext_error FROM articles WHERE feed_url = ?", [feed_url])
-        return {h: err or "" for h, err in rows.fetchall()}
+            "SELECT content_hash, fulltext_error, page_failures FROM articles "
+            "WHERE feed_url = ?", [feed_url])
+        return {h: (err or "", n or 0) for h, err, n in rows.fetchall()}
 
     def feed_rows(self) -> list[dict[str, Any]]:
         """Every feed row with its article count."""
@@ -355,6 +358,10 @@ class Store:
         if action is Action.UNCHANGED:
             summary.unchanged += 1
             seen.add(old["id"])
+            if record.fulltext_error and old["fulltext_error"]:  # its page failed again
+                self.db.conn.execute(
+                    "UPDATE articles SET page_failures = coalesce(page_failures, 0) + 1, "
+                    "fulltext_error = ? WHERE id = ?", [record.fulltext_error, old["id"]])
             return
         if action is Action.CHANGED:
             self._keep_revision(old, now)
@@ -399,6 +406,7 @@ class Store:
             "content_hash": record.content_hash,
             "summary_only": int(record.summary_only),
             "fulltext_error": record.fulltext_error,
+            "page_failures": 1 if record.fulltext_error else 0,
             "revision": (old["revision"] or 1) + 1 if old else 1,
         }
         indexed = indexed or index_record(record.title, record.body)

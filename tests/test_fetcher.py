@@ -275,3 +275,30 @@ def test_pinned_connection_keeps_the_name_for_tls_and_host(
     assert result.ok and result.content == b"<html>ok</html>", result
     assert names == ["rebind.test"] and loop.lookups == 1
     assert [r.host for r, _ in server.log] == [f"rebind.test:{server.port}"]
+
+
+class FailingDNS(asyncio.SelectorEventLoop):
+    """An event loop whose resolver fails every lookup of `gone.test` with
+    `errno` and counts the lookups."""
+
+    def __init__(self, errno: int) -> None:
+        super().__init__()
+        self.errno, self.lookups = errno, 0
+
+    async def getaddrinfo(  # type: ignore[override]
+        self, host: bytes | str | None, port: bytes | str | int | None, **kw: Any,
+    ) -> list[tuple[Any, ...]]:
+        self.lookups += 1
+        raise socket.gaierror(self.errno, "resolver says no")
+
+
+@pytest.mark.parametrize(("errno", "attempts"), [
+    (socket.EAI_NONAME, 1),  # the name does not exist: asking again won't help
+    (socket.EAI_AGAIN, 3),   # the resolver is unreachable for now: retried
+])
+def test_an_article_link_whose_name_does_not_exist_is_not_retried(errno: int,
+                                                                  attempts: int) -> None:
+    loop = FailingDNS(errno)
+    result = fetch_on(loop, "http://gone.test/a.html", FAST)  # retries=2
+    assert (result.error_kind, result.attempts) == ("connection", attempts)
+    assert result.error.startswith("cannot resolve gone.test")

@@ -237,3 +237,18 @@ def test_the_same_body_again_is_not_parsed_again(tmp_path: Path, httpserver: HTT
     _setup(tmp_path, httpserver, ["/article", "/missing"], allow_private=True)
     changed = run_cli("fetch", "--json", "--config", str(config), "--db", str(db)).json()
     assert changed["feeds"][0]["new"] == 1 and changed["feeds"][0]["unchanged"] == 1
+
+
+def test_a_page_that_keeps_failing_is_tried_three_polls_then_left(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/down").respond_with_data("busy", status=503)
+    config = _setup(tmp_path, httpserver, ["/down"], allow_private=True, retries=0)
+    db = tmp_path / "a.db"
+    for _ in range(5):
+        result = run_cli("fetch", "--json", "--config", str(config), "--db", str(db))
+        assert result.returncode == 0, result.stderr
+    assert [r.path for r, _ in httpserver.log].count("/down") == 3
+    row = _rows(db)["down"]
+    assert row["fulltext_error"].startswith("503") and row["page_failures"] == 3
+    assert "阅读全文" in row["body"]  # the feed's summary is kept
