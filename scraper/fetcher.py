@@ -39,7 +39,11 @@ import httpx
 from scraper.config import HttpSettings
 from scraper.urls import host_of
 
-__all__ = ["FetchResult", "Fetcher"]
+__all__ = ["NO_SUCH_HOST", "FetchResult", "Fetcher"]
+
+# in the error of a fetch whose host name does not exist (NXDOMAIN): it is
+# not retried, and an article page that failed so is not asked again
+NO_SUCH_HOST = "no such host"
 
 _RETRY_STATUSES = {408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -258,7 +262,8 @@ def _network_failure(exc: httpx.HTTPError, url: str) -> _Failure:
         return _Failure("connection", f"cannot fetch this URL: {text}", url)
     if "Name or service not known" in text or "No address associated" in text:
         # the name does not exist (NXDOMAIN): asking again at once won't help
-        return _Failure("connection", f"cannot resolve {host_of(url)}: {text}", url)
+        return _Failure("connection", f"cannot resolve {host_of(url)} ({NO_SUCH_HOST}): {text}",
+                        url)
     if "Temporary failure in name resolution" in text:
         return _Failure("connection", f"cannot resolve {host_of(url)} (DNS unreachable): "
                         f"{text}", url, retry=True)
@@ -295,7 +300,8 @@ async def _refuse_private(url: str) -> None:
         # the name does not exist (NXDOMAIN): asking again at once won't help
         nxdomain = (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME))
         missing = getattr(exc, "errno", None) in nxdomain
-        raise _Failure("connection", f"cannot resolve {host}: {exc}", url,
+        why = f" ({NO_SUCH_HOST})" if missing else ""
+        raise _Failure("connection", f"cannot resolve {host}{why}: {exc}", url,
                        retry=not missing) from None
     try:
         _public_only(host, infos)

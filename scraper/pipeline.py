@@ -19,7 +19,7 @@ from pathlib import Path
 from scraper.config import FeedConfig, Settings
 from scraper.export import Exporter, write_articles
 from scraper.extractor import extract, needs_full_text
-from scraper.fetcher import Fetcher, FetchResult
+from scraper.fetcher import NO_SUCH_HOST, Fetcher, FetchResult
 from scraper.fts import index_record
 from scraper.models import FeedOutcome, FeedSummary
 from scraper.parser import FeedParseError, parse_feed
@@ -29,6 +29,7 @@ from scraper.workers import run_cpu
 
 __all__ = [
     "NETWORK_FAILURES",
+    "PAGE_TRIES",
     "body_digest",
     "network_down",
     "outcome_from_fetch",
@@ -111,10 +112,11 @@ def page_settled(error: str, failures: int = 1) -> bool:
     """False when an article page failed in a way worth another try on the
     next poll (timeout, connection, 429, 5xx) and has not yet failed
     `PAGE_TRIES` polls in a row; True when it was used, not wanted, failed
-    for good (404, refused, too large, no text), or failed too often (a
-    site that is down must not cost every poll all of its pages again)."""
+    for good (404, refused, too large, no text, no such host), or failed too
+    often (a site that is down must not cost every poll all its pages again)."""
     kind = error.split(":", 1)[0]
     transient = kind in _TRANSIENT or (kind.isdigit() and kind.startswith("5"))
+    transient = transient and NO_SUCH_HOST not in error
     return not error or not transient or failures >= PAGE_TRIES
 
 
