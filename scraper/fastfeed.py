@@ -83,7 +83,7 @@ class _Unsupported(Exception):
 
 
 def fast_parse(content: bytes, headers: dict[str, str], base: str) -> dict[str, Any] | None:
-    """The feed as {'title', 'link', 'ttl', 'entries'} in feedparser's shapes,
+    """The feed as {'title', 'ttl', 'entries'} in feedparser's shapes,
     or None when feedparser must read it. `headers` are lower-cased response
     headers; `base` is the document's URL (feedparser's base URI)."""
     try:
@@ -206,8 +206,8 @@ def _rss(root: etree._Element, base: str) -> dict[str, Any]:
     channel = channels[0]
     items = channel.findall("item")
     return {
-        "title": _feed_text(channel, "title"), "link": _feed_link(channel, "link", base),
-        "ttl": _feed_text(channel, "ttl"), "entries": [_rss_item(i, base) for i in items],
+        "title": _feed_text(channel, "title"), "ttl": _feed_text(channel, "ttl"),
+        "entries": [_rss_item(i, base) for i in items],
     }
 
 
@@ -217,8 +217,7 @@ def _rdf(root: etree._Element, base: str) -> dict[str, Any]:
     if channel is None:
         raise _Unsupported("RSS 1.0 without a channel")
     return {
-        "title": _feed_text(channel, f"{{{_RSS1}}}title"),
-        "link": _feed_link(channel, f"{{{_RSS1}}}link", base), "ttl": None,
+        "title": _feed_text(channel, f"{{{_RSS1}}}title"), "ttl": None,
         "entries": [_rss_item(i, base, rdf=True) for i in items],
     }
 
@@ -230,11 +229,6 @@ def _feed_text(parent: etree._Element, tag: str) -> str | None:
     if not found:
         return None
     return _text(found[0], {"type"} if tag.startswith(f"{{{_ATOM}}}") else set())
-
-
-def _feed_link(parent: etree._Element, tag: str, base: str) -> str:
-    found = parent.findall(tag)
-    return _link_text(found[0], base) if len(found) == 1 else ""
 
 
 def _resolved(el: etree._Element, base: str) -> str:
@@ -344,12 +338,7 @@ def _media(kid: etree._Element, e: dict[str, Any]) -> None:
 
 def _atom(root: etree._Element, base: str) -> dict[str, Any]:
     entries = root.findall(f"{{{_ATOM}}}entry")
-    link = ""
-    for el in root.findall(f"{{{_ATOM}}}link"):
-        rel, kind = el.get("rel", "alternate").lower(), el.get("type", "text/html").lower()
-        if rel == "alternate" and "html" in kind and el.get("href"):
-            link = _urljoin(base, el.get("href"))
-    return {"title": _feed_text(root, f"{{{_ATOM}}}title"), "link": link, "ttl": None,
+    return {"title": _feed_text(root, f"{{{_ATOM}}}title"), "ttl": None,
             "entries": [_atom_entry(e, base) for e in entries]}
 
 

@@ -47,11 +47,8 @@ class Entry:
 @dataclass(frozen=True)
 class ParsedFeed:
     title: str
-    link: str
     ttl: int | None  # RSS <ttl>, minutes
-    encoding: str
     entries: list[Entry] = field(default_factory=list)
-    warning: str = ""  # feedparser's complaint about a document it still read
     charset_note: str = ""  # set when the declared charset was wrong and detection used
 
 
@@ -78,8 +75,7 @@ def parse_feed(
     quick = fast_parse(content, lowered, doc_base) if fast else None
     if quick is not None:
         return ParsedFeed(
-            title=_plain(quick["title"] or ""), link=quick["link"],
-            ttl=_int_or_none(quick["ttl"]), encoding="",
+            title=_plain(quick["title"] or ""), ttl=_int_or_none(quick["ttl"]),
             entries=[_entry(e, doc_base) for e in quick["entries"]],
         )
     parsed = _parse(content, lowered)
@@ -95,14 +91,10 @@ def parse_feed(
     if not version and not entries:
         raise FeedParseError(_not_a_feed_reason(parsed, content))
     feed = parsed.get("feed", {})
-    feed_link = absolute(feed.get("link", "") or "", doc_base)
     return ParsedFeed(
         title=_plain(feed.get("title", "")),
-        link=feed_link,
         ttl=_int_or_none(feed.get("ttl")),
-        encoding=parsed.get("encoding", "") or "",
         entries=[_entry(e, doc_base) for e in entries],
-        warning=str(parsed.get("bozo_exception", "")) if parsed.get("bozo") else "",
         charset_note=charset_note,
     )
 
