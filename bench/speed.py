@@ -49,7 +49,7 @@ from workload import Workload  # noqa: E402
 class Run:
     wall: float
     rss_mb: float  # peak, shared pages counted once
-    pss_mb: float  # peak RSS summed over the processes (shared pages counted in each)
+    summed_mb: float  # peak RSS summed over the processes (shared pages counted in each)
     inner: dict = field(default_factory=dict)  # what the process reported itself
 
 
@@ -100,8 +100,8 @@ def measure(cmd: list[str], ok: tuple[int, ...] = (0,)) -> Run:
 
     def sample() -> None:
         while proc.poll() is None:
-            rss, pss = _memory(_tree(proc.pid))
-            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+            rss, summed = _memory(_tree(proc.pid))
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], summed)
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -241,14 +241,15 @@ def _one_round(w: Workload, work: Path, urls: list[str], urls_file: Path, pages_
 
 def _add(rows: dict, name: str, first: Run, second: Run | None, titles: int | None,
          inner: bool = False) -> None:
-    row = rows.setdefault(name, {"first": [], "second": [], "rss": [], "pss": [], "titles": []})
+    row = rows.setdefault(name, {"first": [], "second": [], "rss": [], "summed": [], "titles": []})
     row["first"].append(first.inner["first"] if inner else first.wall)
     if inner and "second" in first.inner:
         row["second"].append(first.inner["second"])
     if second is not None:
         row["second"].append(second.wall)
     row["rss"].append(first.rss_mb if second is None else max(first.rss_mb, second.rss_mb))
-    row["pss"].append(first.pss_mb if second is None else max(first.pss_mb, second.pss_mb))
+    row["summed"].append(
+        first.summed_mb if second is None else max(first.summed_mb, second.summed_mb))
     if titles is not None:
         row["titles"].append(titles)
 
@@ -266,7 +267,7 @@ def _print_compare(w: Workload, rows: dict) -> None:
         second = f"{m['second']:.2f} s" if m["second"] is not None else "-"
         titles = f"{int(m['titles'])}/{entries}" if m["titles"] is not None else "-"
         print(f"| {name} | {m['first']:.2f} s | {w.feeds / m['first']:.0f} | "
-              f"{entries / m['first']:.0f} | {second} | {m['rss']:.0f} MB | {m['pss']:.0f} MB "
+              f"{entries / m['first']:.0f} | {second} | {m['rss']:.0f} MB | {m['summed']:.0f} MB "
               f"| {titles} |")
     _print_ratios(w, med)
 
@@ -281,7 +282,7 @@ def _print_ratios(w: Workload, med: dict) -> None:
         print(f"second pass, scraper / reader: {ours['second'] / reader['second']:.2f} "
               "(target <= 1.0)")
         print(f"peak RSS, scraper / reader:    {ours['rss'] / reader['rss']:.2f} (target <= 1.3)"
-              f"; RSS summed {ours['pss'] / reader['pss']:.2f}")
+              f"; RSS summed {ours['summed'] / reader['summed']:.2f}")
     if w.mode == "summary":
         pages = w.feeds * w.items
         fetch_floor = med[f"httpx alone, {IN_FLIGHT} in flight"]["first"] \
@@ -312,9 +313,9 @@ def scaling(sizes: list[int], items: int, repeat: int) -> None:
             first = statistics.median(r[0].wall for r in runs)
             second = statistics.median(r[1].wall for r in runs)
             rss = statistics.median(max(r[0].rss_mb, r[1].rss_mb) for r in runs)
-            pss = statistics.median(max(r[0].pss_mb, r[1].pss_mb) for r in runs)
+            summed = statistics.median(max(r[0].summed_mb, r[1].summed_mb) for r in runs)
             print(f"| {feeds} | {first:.2f} s | {first / feeds * 1000:.1f} | {second:.2f} s | "
-                  f"{second / feeds * 1000:.1f} | {rss:.0f} MB | {pss:.0f} MB |", flush=True)
+                  f"{second / feeds * 1000:.1f} | {rss:.0f} MB | {summed:.0f} MB |", flush=True)
         finally:
             server.close()
 
