@@ -25,6 +25,7 @@ import ipaddress
 import random
 import re
 import socket
+import ssl
 import time
 import urllib.request
 from collections.abc import Iterable
@@ -110,6 +111,8 @@ class Fetcher:
     def __init__(self, http: HttpSettings, transport: httpx.AsyncBaseTransport | None = None):
         self.settings = http
         limits = httpx.Limits(max_connections=http.concurrency, max_keepalive_connections=32)
+        # one TLS context (the CA bundle loaded once) for both pools
+        self._tls = httpx.create_ssl_context()
         self._client = self._new_client(transport, limits)
         # Untrusted URLs get their own pool, whose connections go only to
         # addresses checked at connect time. A caller's transport or a proxy
@@ -117,7 +120,7 @@ class Fetcher:
         # before each request only.
         self._untrusted = self._client
         if transport is None and not _environment_proxies():
-            pinned = _PinnedTransport(limits, allow_private=http.allow_private)
+            pinned = _PinnedTransport(limits, http.allow_private, self._tls)
             self._untrusted = self._new_client(pinned, limits)
         self._all = asyncio.Semaphore(http.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
@@ -132,6 +135,7 @@ class Fetcher:
             follow_redirects=False,
             transport=transport,
             limits=limits,
+            verify=self._tls,
         )
 
     async def aclose(self) -> None:
@@ -376,10 +380,10 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
     `_PublicOnlyBackend`. httpx 0.28 takes no backend argument, hence the pool
     is rebuilt here with the settings httpx would have given it."""
 
-    def __init__(self, limits: httpx.Limits, allow_private: bool) -> None:
-        super().__init__(limits=limits)
+    def __init__(self, limits: httpx.Limits, allow_private: bool, tls: ssl.SSLContext) -> None:
+        super().__init__(limits=limits, verify=tls)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=tls,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
