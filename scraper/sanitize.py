@@ -74,9 +74,8 @@ def first_image(clean: str, base_url: str = "") -> str:
     comments), found without parsing it again."""
     for match in _IMG_TAG.finditer(clean):
         values = {k.lower(): html.unescape(v) for k, v in _DQ_ATTR.findall(match.group(1))}
-        src = (values.get("src") or "").strip()
-        if src and not src.startswith("data:") and not _is_pixel(values):
-            return absolute(src, base_url)
+        if image := _image_src(values, base_url):
+            return image
     return ""
 
 
@@ -181,13 +180,8 @@ class _Cleaner(HTMLParser):
         return kept, changed
 
     def _note_image(self, attrs: list[tuple[str, str | None]]) -> None:
-        if self.first_image:
-            return
-        values = dict(attrs)
-        src = (values.get("src") or "").strip()
-        if not src or src.startswith("data:") or _is_pixel(values):
-            return
-        self.first_image = absolute(src, self.base)
+        if not self.first_image:
+            self.first_image = _image_src(dict(attrs), self.base)
 
     # -- everything else is echoed verbatim (unless inside a dropped element) --
     def _emit(self, text: str) -> None:
@@ -252,6 +246,15 @@ def _lazy_fix(attrs: list[tuple[str, str | None]], base: str) -> list | None:
     if real_set and "srcset" not in values:
         fixed.append(("srcset", _fix_srcset(real_set, base)))
     return fixed
+
+
+def _image_src(values: dict[str, str | None], base: str) -> str:
+    """An `<img>`'s absolute source if it can be a record's headimg: not
+    inline data, not a tracking pixel ('' otherwise)."""
+    src = (values.get("src") or "").strip()
+    if not src or src.startswith("data:") or _is_pixel(values):
+        return ""
+    return absolute(src, base)
 
 
 def _is_pixel(values: dict[str, str | None]) -> bool:
