@@ -558,7 +558,6 @@ class Service:
             when = now + timedelta(seconds=delay)
             if due[url] > when:
                 self._schedule(url, when)
-        self._cut_off.clear()
         _event(logging.INFO, "network back", feed=reached, catching_up=len(due),
                within=self.catch_up)
         self.notifier.notify(f"STATUS={self._status_text()}")
