@@ -305,40 +305,29 @@ class Store:
             self._insert("feeds", row)
 
     def _find(self, record: Record, canonical: str) -> dict[str, Any] | None:
-        """The stored article this record is, by the dedup rules in order."""
-        if not self._may_exist(record, canonical):
-            return None  # the common case on a first poll: one indexed query, not three
-        if canonical:
-            row = self._one("SELECT * FROM articles WHERE canonical_url = ?", [canonical])
+        """The stored article this record is, by the dedup rules in order:
+        canonical URL, guid in the same feed, title and date in the same feed."""
+        rules = [("canonical_url = ?", [canonical])] if canonical else []
+        if record.guid:
+            rules.append(("feed_url = ? AND guid = ?", [record.feed_url, record.guid]))
+        rules.append(("feed_url = ? AND title = ? AND published = ?",
+                      [record.feed_url, record.title, _iso(record.published)]))
+        # the common case on a first poll, no match at all: one indexed query
+        any_rule = " OR ".join(f"({sql})" for sql, _ in rules)
+        params = [p for _, rule_params in rules for p in rule_params]
+        if self.db.conn.execute(f"SELECT 1 FROM articles WHERE {any_rule} LIMIT 1",
+                                params).fetchone() is None:
+            return None
+        for sql, rule_params in rules:
+            row = self._one(f"SELECT * FROM articles WHERE {sql}", rule_params)
             # In its own feed, a different guid is a different article even when
             # the URLs agree once the fragment is dropped (blog permalinks).
-            if row and not (row["feed_url"] == record.feed_url and row["guid"]
-                            and record.guid and row["guid"] != record.guid):
-                return row
-        if record.guid:
-            row = self._one(
-                "SELECT * FROM articles WHERE feed_url = ? AND guid = ?",
-                [record.feed_url, record.guid],
-            )
+            if row and sql.startswith("canonical_url") and row["feed_url"] == record.feed_url \
+                    and row["guid"] and record.guid and row["guid"] != record.guid:
+                continue
             if row:
                 return row
-        return self._one(
-            "SELECT * FROM articles WHERE feed_url = ? AND title = ? AND published = ?",
-            [record.feed_url, record.title, _iso(record.published)],
-        )
-
-    def _may_exist(self, record: Record, canonical: str) -> bool:
-        """Whether any stored article matches one of `_find`'s rules."""
-        terms = ["(feed_url = ? AND title = ? AND published = ?)"]
-        params: list[Any] = [record.feed_url, record.title, _iso(record.published)]
-        if canonical:
-            terms.append("canonical_url = ?")
-            params.append(canonical)
-        if record.guid:
-            terms.append("(feed_url = ? AND guid = ?)")
-            params += [record.feed_url, record.guid]
-        sql = f"SELECT 1 FROM articles WHERE {' OR '.join(terms)} LIMIT 1"
-        return self.db.conn.execute(sql, params).fetchone() is not None
+        return None
 
     def _save_record(
         self, record: Record, now: datetime, seen: set[int], summary: FeedSummary,
