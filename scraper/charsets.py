@@ -17,7 +17,8 @@ from __future__ import annotations
 import codecs
 import re
 
-__all__ = ["GB18030", "relabel", "relabel_content_type", "relabel_xml_declaration"]
+__all__ = ["GB18030", "header_charset", "relabel", "relabel_content_type",
+           "relabel_xml_declaration", "xml_encoding"]
 
 GB18030 = "gb18030"
 
@@ -40,6 +41,18 @@ def _is_gb(label: str) -> bool:
         return codecs.lookup(label).name in ("gb2312", "gbk")
     except LookupError:
         return False
+
+
+def header_charset(content_type: str) -> str | None:
+    """The charset parameter of a Content-Type header, as written."""
+    match = _CHARSET_PARAM.search(content_type)
+    return match.group(2) if match else None
+
+
+def xml_encoding(content: bytes) -> str | None:
+    """The encoding named by a document's XML declaration, as written."""
+    match = _XML_ENCODING.match(content)
+    return match.group(1).decode("ascii") if match else None
 
 
 def relabel(label: str) -> str:

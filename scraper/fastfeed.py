@@ -28,6 +28,8 @@ from typing import Any
 
 from lxml import etree
 
+from scraper.charsets import header_charset, xml_encoding
+
 __all__ = ["fast_parse"]
 
 _ATOM = "http://www.w3.org/2005/Atom"
@@ -72,8 +74,6 @@ _RFC822 = re.compile(
 _W3CDTF = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d):(\d\d)(?:\.\d+)?(?:Z|([+-])(\d\d):(\d\d)))?")
 _XML_DECL = re.compile(r"^<\?xml[^>]*?>")
-_DECL_ENCODING = re.compile(rb"^<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.I)
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                           huge_tree=False, remove_blank_text=False)
 
@@ -103,15 +103,13 @@ def _root(content: bytes, headers: dict[str, str]) -> etree._Element:
     """Decode as feedparser would (RFC 3023 for XML media types) and parse."""
     ctype = headers.get("content-type", "").lower()
     mime = ctype.split(";")[0].strip()
-    charset = _CHARSET.search(ctype)
+    charset = header_charset(ctype)
     if content.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00", b"\x4c\x6f")):
         raise _Unsupported("byte order mark or EBCDIC")
     if mime.startswith("application/") and mime.endswith("xml"):
-        declared = _DECL_ENCODING.match(content)
-        encoding = (charset.group(1) if charset else
-                    declared.group(1).decode("ascii") if declared else "utf-8")
+        encoding = charset or xml_encoding(content) or "utf-8"
     elif mime.startswith("text/") and mime.endswith("xml") and charset:
-        encoding = charset.group(1)
+        encoding = charset
     else:
         raise _Unsupported("not an XML media type with a known charset")
     text = _XML_DECL.sub("", content.decode(encoding), count=1)

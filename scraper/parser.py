@@ -135,11 +135,8 @@ def _redetect(content: bytes, headers: dict[str, str]) -> tuple[Any, str] | None
 
 
 def _declared(headers: dict[str, str], content: bytes) -> str:
-    match = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", headers.get("content-type", ""), re.I)
-    if match:
-        return match.group(1)
-    decl = re.search(rb"encoding\s*=\s*[\"']([\w.:-]+)", content[:200])
-    return decl.group(1).decode("ascii") if decl else "(none)"
+    return (charsets.header_charset(headers.get("content-type", ""))
+            or charsets.xml_encoding(content) or "(none)")
 
 
 def _gb_as_gb18030(content: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
