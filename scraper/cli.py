@@ -9,27 +9,28 @@ usage or configuration.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scraper.config import ConfigError, FeedConfig, Settings, default_config_path, load_config
-from scraper.export import export
-from scraper.models import FeedSummary
-from scraper.pipeline import network_down, run_pass
-from scraper.record import render_post
-from scraper.store import Store, StoreError
 from scraper.workers import worker_processes
+
+# The network, database and service layers are imported inside the commands,
+# after `worker_processes` has forked: the workers then never hold them.
+if TYPE_CHECKING:
+    from scraper.models import FeedSummary
+    from scraper.store import Store
 
 __all__ = ["main"]
 
 
 class UsageError(Exception):
-    """Bad usage: exit status 2 with this message."""
+    """Bad usage, or an archive that cannot be opened: exit status 2 with this message."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
         return int(args.handler(args, settings))
-    except (ConfigError, StoreError, UsageError) as exc:
+    except (ConfigError, UsageError) as exc:
         print(f"scraper: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -119,7 +120,12 @@ def _select(settings: Settings, selectors: list[str]) -> list[FeedConfig]:
 
 
 def _open(settings: Settings) -> Store:
-    return Store(settings.archive.database)
+    from scraper.store import Store, StoreError
+
+    try:
+        return Store(settings.archive.database)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # -- commands ----------------------------------------------------------------
@@ -131,7 +137,11 @@ def _cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
     if not feeds:
         raise UsageError(f"{settings.path}: no enabled feeds to fetch")
     progress = _progress if sys.stderr.isatty() and not args.json else None
-    with _open(settings) as store, worker_processes(settings.workers) as workers:
+    with worker_processes(settings.workers) as workers, _open(settings) as store:
+        import asyncio
+
+        from scraper.pipeline import run_pass
+
         summaries = asyncio.run(run_pass(settings, feeds, store, progress, workers))
     failed = [s for s in summaries if not s.ok]
     if args.json:
@@ -153,6 +163,8 @@ def _progress(summary: FeedSummary, done: int, total: int) -> None:
 
 
 def _print_fetch_summary(summaries: list[FeedSummary]) -> None:
+    from scraper.pipeline import network_down
+
     print(f"{'status':<10} {'new':>5} {'upd':>5} {'same':>5}  feed")
     for s in summaries:
         print(f"{s.status:<10} {s.new:>5} {s.updated:>5} {s.unchanged:>5}  {s.url}")
@@ -170,6 +182,8 @@ def _print_fetch_summary(summaries: list[FeedSummary]) -> None:
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     since = _parse_since(args.since) if args.since else None
     feeds = [f.url for f in _select(settings, args.feed)] if args.feed else None
+    from scraper.export import export
+
     with _open(settings) as store:
         stats = export(store, Path(args.out), since=since, feed_urls=feeds)
     print(f"exported to {args.out}: {stats.written} written, {stats.unchanged} unchanged, "
@@ -187,6 +201,8 @@ def _parse_since(text: str) -> datetime:
 
 
 def _cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    from scraper.record import render_post
+
     with _open(settings) as store:
         article = store.article(args.article)
     if article is None:
@@ -229,12 +245,14 @@ def _cmd_feeds(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from scraper.service import Service, configure_logging
-
-    configure_logging(args.log_format)
-    with _open(settings):  # a database that cannot be used: exit 2 before starting
-        pass
     with worker_processes(settings.workers) as workers:  # forked before any thread starts
+        import asyncio
+
+        from scraper.service import Service, configure_logging
+
+        configure_logging(args.log_format)
+        with _open(settings):  # a database that cannot be used: exit 2 before starting
+            pass
         service = Service(settings, reload=lambda: _settings(args), executor=workers)
         return asyncio.run(service.run())
 

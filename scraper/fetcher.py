@@ -19,17 +19,14 @@ redirect hop or retry. TLS and the Host header still use the name.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
 import ipaddress
 import random
-import re
 import socket
 import ssl
 import time
 import urllib.request
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -38,6 +35,7 @@ import httpcore
 import httpx
 
 from scraper.config import HttpSettings
+from scraper.models import FetchResult, http_date
 from scraper.urls import host_of
 
 __all__ = ["NO_SUCH_HOST", "FetchResult", "Fetcher"]
@@ -55,42 +53,6 @@ _ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.7, */*;q=0.5"
 )
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """The outcome of one download (after redirects and retries)."""
-
-    url: str
-    final_url: str
-    status: int | None = None
-    content: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    error_kind: str = ""
-    error: str = ""
-    permanent_redirect: str | None = None  # where a 301/308 chain ended
-    retry_after: int | None = None
-    attempts: int = 1
-    elapsed: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.error_kind
-
-    @property
-    def not_modified(self) -> bool:
-        return self.status == 304
-
-    @property
-    def max_age(self) -> int | None:
-        """Freshness the server declared (Cache-Control max-age, else Expires)."""
-        match = re.search(r"max-age\s*=\s*(\d+)", self.headers.get("cache-control", ""))
-        if match:
-            return int(match.group(1))
-        expires = _http_date(self.headers.get("expires", ""))
-        if expires is None:
-            return None
-        return max(0, int((expires - datetime.now(UTC)).total_seconds()))
 
 
 class _Failure(Exception):
@@ -280,17 +242,10 @@ def _retry_after(value: str) -> int | None:
         return None
     if value.isdigit():
         return int(value)
-    when = _http_date(value)
+    when = http_date(value)
     if when is None:
         return None
     return max(0, int((when - datetime.now(UTC)).total_seconds()))
-
-
-def _http_date(value: str) -> datetime | None:
-    with contextlib.suppress(TypeError, ValueError, IndexError):
-        when = email.utils.parsedate_to_datetime(value)
-        return when if when.tzinfo else when.replace(tzinfo=UTC)
-    return None
 
 
 async def _refuse_private(url: str) -> None:

@@ -1,13 +1,20 @@
-"""Plain, picklable results passed from the fetch/parse stages to the writer."""
+"""Plain, picklable results passed from the fetch/parse stages to the writer.
+
+Nothing here imports the network or database layers: worker processes
+unpickle these, and stay small without httpx or sqlite-utils (`scraper.workers`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from scraper.record import Record
 
-__all__ = ["FeedOutcome", "FeedSummary", "StoredArticle"]
+__all__ = ["FeedOutcome", "FeedSummary", "FetchResult", "StoredArticle", "http_date"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +91,47 @@ class StoredArticle:
     first_seen: datetime
     updated: datetime
     revision: int = 1
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The outcome of one download (after redirects and retries)."""
+
+    url: str
+    final_url: str
+    status: int | None = None
+    content: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    error_kind: str = ""
+    error: str = ""
+    permanent_redirect: str | None = None  # where a 301/308 chain ended
+    retry_after: int | None = None
+    attempts: int = 1
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.error_kind
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def max_age(self) -> int | None:
+        """Freshness the server declared (Cache-Control max-age, else Expires)."""
+        match = re.search(r"max-age\s*=\s*(\d+)", self.headers.get("cache-control", ""))
+        if match:
+            return int(match.group(1))
+        expires = http_date(self.headers.get("expires", ""))
+        if expires is None:
+            return None
+        return max(0, int((expires - datetime.now(UTC)).total_seconds()))
+
+
+def http_date(value: str) -> datetime | None:
+    """An HTTP date (Expires, Retry-After, Last-Modified) as an aware datetime, or None."""
+    with contextlib.suppress(TypeError, ValueError, IndexError):
+        when = email.utils.parsedate_to_datetime(value)
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return None

@@ -8,7 +8,6 @@ picklable `FeedOutcome`, and `run_pass` hands each one to the single writer
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable
@@ -18,21 +17,18 @@ from pathlib import Path
 
 from scraper.config import FeedConfig, Settings
 from scraper.export import Exporter, write_articles
-from scraper.extractor import extract, needs_full_text
-from scraper.fetcher import NO_SUCH_HOST, Fetcher, FetchResult
-from scraper.fts import index_record
+from scraper.extractor import needs_full_text
+from scraper.fetcher import NO_SUCH_HOST, Fetcher
 from scraper.models import FeedOutcome, FeedSummary
-from scraper.parser import FeedParseError, parse_feed
-from scraper.record import Record, build_record
+from scraper.processor import apply_page, body_digest, outcome_from_fetch
+from scraper.record import Record
 from scraper.store import FeedState, Store
 from scraper.workers import run_cpu
 
 __all__ = [
     "NETWORK_FAILURES",
     "PAGE_TRIES",
-    "body_digest",
     "network_down",
-    "outcome_from_fetch",
     "page_settled",
     "poll_feed",
     "poll_stored_feed",
@@ -45,41 +41,6 @@ _TRANSIENT = NETWORK_FAILURES | {"429"}
 
 Progress = Callable[[FeedSummary, int, int], None]
 log = logging.getLogger("scraper.fulltext")
-
-
-def outcome_from_fetch(
-    feed: FeedConfig, fetched: FetchResult, same_body: bool = False
-) -> FeedOutcome:
-    """Turn a download into records (CPU only: safe to run in another process).
-    `same_body`: the bytes are those parsed last time, so only the feed's
-    state is updated."""
-    common = {
-        "feed_url": feed.url,
-        "redirect_url": fetched.permanent_redirect,
-        "retry_after": fetched.retry_after,
-        "elapsed": fetched.elapsed,
-    }
-    if not fetched.ok:
-        return FeedOutcome(status=fetched.error_kind, error=fetched.error, **common)
-    status = str(fetched.status)
-    if fetched.not_modified:
-        return FeedOutcome(status=status, max_age=fetched.max_age, **common)
-    etag = fetched.headers.get("etag")
-    last_modified = fetched.headers.get("last-modified")
-    if same_body:
-        return FeedOutcome(status=status, etag=etag, last_modified=last_modified,
-                           max_age=fetched.max_age, same_body=True, **common)
-    try:
-        parsed = parse_feed(fetched.content, fetched.final_url, fetched.headers)
-    except FeedParseError as exc:
-        return FeedOutcome(status="parse", error=str(exc), **common)
-    records = tuple(build_record(entry, feed) for entry in parsed.entries)
-    return FeedOutcome(
-        status=status, etag=etag, last_modified=last_modified, title=parsed.title,
-        records=records, index=_index(records), ttl=parsed.ttl, max_age=fetched.max_age,
-        body_hash=body_digest(fetched.content),
-        notes=(parsed.charset_note,) if parsed.charset_note else (), **common,
-    )
 
 
 async def poll_feed(
@@ -120,15 +81,6 @@ def page_settled(error: str, failures: int = 1) -> bool:
     return not error or not transient or failures >= PAGE_TRIES
 
 
-def body_digest(content: bytes) -> str:
-    """A digest of a response body, to notice the same bytes coming back."""
-    return hashlib.blake2b(content, digest_size=16).hexdigest()
-
-
-def _index(records: tuple[Record, ...]) -> tuple[tuple[str, str], ...]:
-    return tuple(index_record(r.title, r.body) for r in records)
-
-
 async def _full_text(
     fetcher: Fetcher, feed: FeedConfig, record: Record, known: Collection[str],
     executor: Executor | None,
@@ -149,19 +101,7 @@ async def _full_text(
     page = await fetcher.fetch(record.url, untrusted=True)
     if not page.ok:
         return record.without_full_text(f"{page.error_kind}: {page.error}"), None
-    return await run_cpu(executor, _apply_page, record, feed, page)
-
-
-def _apply_page(
-    record: Record, feed: FeedConfig, page: FetchResult
-) -> tuple[Record, tuple[str, str] | None]:
-    extracted = extract(page.content, page.final_url, selector=feed.selector,
-                        content_type=page.headers.get("content-type", ""), tz_hint=feed.timezone)
-    if not extracted.text.strip():
-        return record.without_full_text("no article text found on the page"), None
-    full = record.with_full_text(extracted.html, page.final_url, extracted.image,
-                                 extracted.published, clean=True)
-    return full, index_record(full.title, full.body)
+    return await run_cpu(executor, apply_page, record, feed, page)
 
 
 async def run_pass(

@@ -2,17 +2,20 @@
 
 The event loop downloads; the workers parse; one writer stores. Workers are
 forked from the main process before its event loop starts any thread, so
-they share its imported modules (copy-on-write) and cannot inherit a lock
-some other thread held at the fork.
+they cannot inherit a lock some other thread held at the fork, and before
+the network and database layers are imported: the workers share the parsing
+modules with the main process (copy-on-write) and never hold a copy of
+httpx, asyncio or sqlite-utils, whose pages the main process would otherwise
+dirty and duplicate as it runs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import ctypes.util
 import gc
+import importlib
 import logging
 import multiprocessing
 import os
@@ -29,14 +32,18 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @contextlib.contextmanager
-def worker_processes(count: int | None = None) -> Iterator[Executor | None]:
+def worker_processes(
+    count: int | None = None, preload: str = "scraper.processor"
+) -> Iterator[Executor | None]:
     """`count` processes for the CPU work, None for one per core (none on a
     single core), 0 for none; yields the executor to give `run_cpu`, or None
     (work stays in threads) when there are no workers or no fork.
 
     Call it before the event loop starts: the workers are forked at once,
     while this process has a single thread (forking later, beside the
-    resolver's threads, could deadlock a child)."""
+    resolver's threads, could deadlock a child). `preload` names the module
+    of the work they run, imported first so that they share it."""
+    importlib.import_module(preload)
     if count is None:
         count = os.cpu_count() or 1
         count = count if count > 1 else 0
@@ -72,6 +79,8 @@ def _worker_init() -> None:
 async def run_cpu(executor: Executor | None, fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)` in the worker processes; if they died (a crash in a C
     library, the OOM killer), in a thread instead, so the pass goes on."""
+    import asyncio  # here, not at the top: the workers are forked before asyncio loads
+
     loop = asyncio.get_running_loop()
     try:
         return await loop.run_in_executor(executor, fn, *args)

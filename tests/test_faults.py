@@ -19,8 +19,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from scraper.config import FeedConfig
-from scraper.fetcher import FetchResult
-from scraper.pipeline import outcome_from_fetch
+from scraper.models import FetchResult
+from scraper.processor import outcome_from_fetch
 from scraper.store import Store
 
 FEED = FeedConfig(url="http://127.0.0.1/feed", source="S", channel="C", full_text="never")
