@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,7 +31,9 @@ __all__ = [
     "network_down",
     "page_settled",
     "poll_feed",
+    "poll_safely",
     "poll_stored_feed",
+    "remembered",
     "run_pass",
 ]
 
@@ -113,29 +115,40 @@ async def run_pass(
 ) -> list[FeedSummary]:
     """Poll every feed once, concurrently; write each outcome as it arrives.
 
-    At most `http.concurrency` feeds are between their first request and
-    their write at any moment: downloads outrun parsing, and without this
-    bound every document and its records would pile up in memory."""
+    The store is used from one thread of its own, the writer: SQLite does its
+    work (the search index above all) with the GIL released, while the event
+    loop goes on downloading. At most `http.concurrency` feeds are between
+    their first request and their write at any moment: downloads outrun
+    parsing, and without this bound every document and its records would
+    pile up in memory."""
     feeds = list(feeds)
     store.sync_feeds(feeds)
     export_dir = settings.archive.export_dir
     exporter = Exporter(Path(export_dir)) if export_dir else None
     summaries: list[FeedSummary] = []
     queue = iter(feeds)
+    loop = asyncio.get_running_loop()
 
-    async def lane(fetcher: Fetcher) -> None:
+    def write(outcome: FeedOutcome) -> FeedSummary:
+        summary = store.save(outcome)
+        if exporter is not None and summary.written_ids:
+            write_articles(store, exporter, summary.written_ids)
+        summary.written_ids = []  # done with; a pass over thousands of feeds keeps the rest
+        return summary
+
+    async def lane(fetcher: Fetcher, writer: Executor) -> None:
         for feed in queue:  # lanes share one iterator: each feed is taken once
-            outcome = await poll_stored_feed(fetcher, feed, store, executor)
-            summary = store.save(outcome)
-            if exporter is not None and summary.written_ids:
-                write_articles(store, exporter, summary.written_ids)
-            summary.written_ids = []  # done with; a pass over thousands of feeds keeps the rest
+            state, known = await loop.run_in_executor(writer, remembered, store, feed)
+            outcome = await poll_safely(fetcher, feed, state, known, executor)
+            summary = await loop.run_in_executor(writer, write, outcome)
             summaries.append(summary)
             if progress:
                 progress(summary, len(summaries), len(feeds))
 
-    async with Fetcher(settings.http) as fetcher:
-        await asyncio.gather(*(lane(fetcher) for _ in range(settings.http.concurrency)))
+    with ThreadPoolExecutor(1, thread_name_prefix="scraper-writer") as writer:
+        async with Fetcher(settings.http) as fetcher:
+            await asyncio.gather(
+                *(lane(fetcher, writer) for _ in range(settings.http.concurrency)))
     order = {feed.url: i for i, feed in enumerate(feeds)}
     summaries.sort(key=lambda s: order.get(s.url, 0))
     return summaries
@@ -145,12 +158,26 @@ async def poll_stored_feed(
     fetcher: Fetcher, feed: FeedConfig, store: Store, executor: Executor | None = None
 ) -> FeedOutcome:
     """`poll_feed` with the feed's remembered state and archived hashes read
-    from the store (reads only: the caller writes). Never raises: a bug in
-    one poll becomes that feed's error, not every feed's."""
-    state = store.feed_state(feed.url)
+    from the store (reads only: the caller writes). Never raises."""
+    state, known = remembered(store, feed)
+    return await poll_safely(fetcher, feed, state, known, executor)
+
+
+def remembered(store: Store, feed: FeedConfig) -> tuple[FeedState, Collection[str]]:
+    """What a poll needs from the archive: the feed's state (validators,
+    address, last body), and the content hashes whose pages are settled."""
     known = () if feed.full_text == "never" else {
         h for h, (error, failures) in store.page_errors(feed.url).items()
         if page_settled(error, failures)}
+    return store.feed_state(feed.url), known
+
+
+async def poll_safely(
+    fetcher: Fetcher, feed: FeedConfig, state: FeedState, known: Collection[str],
+    executor: Executor | None = None,
+) -> FeedOutcome:
+    """`poll_feed` that never raises: a bug in one poll becomes that feed's
+    error, not every feed's."""
     started = time.monotonic()
     try:
         return await poll_feed(fetcher, feed, state, executor, known)

@@ -11,15 +11,14 @@ single writer, so a process killed at any moment leaves it consistent.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from scraper.decide import Action, decide
 from scraper.fts import index_record, match_expression, query_terms
@@ -27,6 +26,9 @@ from scraper.models import FeedOutcome, FeedSummary, StoredArticle
 from scraper.record import Record, format_date
 from scraper.sanitize import html_to_text
 from scraper.urls import canonical_url
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["FeedState", "SearchHit", "Store", "StoreError"]
 
@@ -50,6 +52,14 @@ _FEED_COLUMNS: dict[str, type] = {
     "body_hash": str,  # digest of the last body parsed whole: the same bytes are not parsed again
 }
 
+
+_INDEXES = (
+    ("idx_articles_canonical", "articles(canonical_url)"),
+    ("idx_articles_guid", "articles(feed_url, guid)"),
+    ("idx_articles_title", "articles(feed_url, title, published)"),
+    ("idx_articles_published", "articles(published)"),
+    ("idx_revisions_article", "revisions(article_id)"),
+)
 
 # the version of `fts.index_record`'s output the search index holds: bump it
 # when segmentation changes, and every archive rebuilds its index on opening
@@ -103,27 +113,30 @@ def _parse_iso(text: str | None) -> datetime | None:
 
 
 class Store:
-    """The archive database. Open one per process; it is the only writer."""
+    """The archive database. Open one per process; it is the only writer.
+    It may be handed to another thread (`run_pass` writes from one of its
+    own), but is used by one thread at a time."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         try:
-            self.db = sqlite_utils.Database(self.path)
-            self.db.execute("PRAGMA busy_timeout = 10000")
-            self.db.enable_wal()
-            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.conn = sqlite3.connect(self.path, check_same_thread=False)
+            self.conn.execute("PRAGMA busy_timeout = 10000")
+            if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self.conn.execute("PRAGMA journal_mode = wal")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
             # checkpoint every ~40 MB of WAL, not every 4 MB: a first pass over
             # hundreds of feeds writes tens of MB, and each checkpoint rewrites
             # pages the next one may rewrite again; close() checkpoints the rest
-            self.db.execute("PRAGMA wal_autocheckpoint = 10000")
+            self.conn.execute("PRAGMA wal_autocheckpoint = 10000")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot use as an archive database: {exc}") from None
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):  # another process may be reading
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.db.close()
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.close()
 
     def __enter__(self) -> Store:
         return self
@@ -131,21 +144,45 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @functools.cached_property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils over the same connection. Imported on first use: it
+        creates and migrates the schema; reading and writing articles is plain
+        SQL, and a process that only polls is smaller without it (click,
+        dateutil, tabulate and pluggy come along, 5 MB)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
+
     # -- schema ----------------------------------------------------------------
     def _migrate(self) -> None:
-        with self.db.conn:
+        if self._schema_current():
+            return
+        with self.conn:
             self._table("articles", _ARTICLE_COLUMNS, pk="id")
             self._table("revisions", _REVISION_COLUMNS, pk="id")
             self._table("feeds", _FEED_COLUMNS, pk="url")
-            for name, cols in (
-                ("idx_articles_canonical", "articles(canonical_url)"),
-                ("idx_articles_guid", "articles(feed_url, guid)"),
-                ("idx_articles_title", "articles(feed_url, title, published)"),
-                ("idx_articles_published", "articles(published)"),
-                ("idx_revisions_article", "revisions(article_id)"),
-            ):
-                self.db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {cols}")
+            for name, cols in _INDEXES:
+                self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {cols}")
             self._search_index()
+
+    def _schema_current(self) -> bool:
+        """True when every table, column, index and the search index are as
+        this version writes them (the common case: nothing to migrate)."""
+        for name, columns in (("articles", _ARTICLE_COLUMNS), ("revisions", _REVISION_COLUMNS),
+                              ("feeds", _FEED_COLUMNS)):
+            have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({name})")}
+            if not have >= columns.keys():
+                return False
+        indexes = {row[0] for row in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")}
+        return indexes >= {name for name, _ in _INDEXES} and self._search_index_current()
+
+    def _search_index_current(self) -> bool:
+        row = self.conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'articles_fts'").fetchone()
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        return row is not None and "content=''" in row[0] and version == _INDEX_VERSION
 
     def _search_index(self) -> None:
         """The FTS5 index, contentless: it keeps the index, not a second copy
@@ -153,20 +190,17 @@ class Store:
         faster). Built again from the articles when it is missing, from an
         older layout, or from another version of `fts.index_record`: the
         tokens it holds must be the ones an update deletes."""
-        row = self.db.execute(
-            "SELECT sql FROM sqlite_master WHERE name = 'articles_fts'").fetchone()
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if row is not None and "content=''" in row[0] and version == _INDEX_VERSION:
+        if self._search_index_current():
             return
-        self.db.execute("DROP TABLE IF EXISTS articles_fts")
-        self.db.execute(
+        self.conn.execute("DROP TABLE IF EXISTS articles_fts")
+        self.conn.execute(
             "CREATE VIRTUAL TABLE articles_fts USING fts5(title, body, content='', "
             "tokenize = 'unicode61 remove_diacritics 2')")
-        rows = self.db.execute("SELECT id, title, body FROM articles")
-        self.db.conn.executemany(
+        rows = self.conn.execute("SELECT id, title, body FROM articles")
+        self.conn.executemany(
             "INSERT INTO articles_fts (rowid, title, body) VALUES (?, ?, ?)",
             ((i, *index_record(title or "", body or "")) for i, title, body in rows))
-        self.db.execute(f"PRAGMA user_version = {_INDEX_VERSION}")
+        self.conn.execute(f"PRAGMA user_version = {_INDEX_VERSION}")
 
     def _table(self, name: str, columns: dict[str, type], pk: str) -> None:
         table = self.db.table(name)
@@ -196,7 +230,7 @@ class Store:
         """Record configured feeds' labels so `feeds` can list them before any poll."""
         with self._transaction():
             for feed in feeds:
-                self.db.execute(
+                self.conn.execute(
                     "INSERT INTO feeds (url, category, source, channel, error_count) "
                     "VALUES (?, ?, ?, ?, 0) ON CONFLICT(url) DO UPDATE SET "
                     "category = excluded.category, source = excluded.source, "
@@ -207,28 +241,28 @@ class Store:
     def set_schedule(self, url: str, next_poll: datetime | None, interval: float) -> None:
         """Remember when the service polls a feed next and its current interval."""
         with self._transaction():
-            self.db.execute(
+            self.conn.execute(
                 "UPDATE feeds SET next_poll = ?, poll_interval = ? WHERE url = ?",
                 [_iso(next_poll), round(interval), url],
             )
 
     def schedules(self) -> dict[str, tuple[datetime | None, int | None]]:
         """Every feed's remembered next poll and interval, by URL."""
-        rows = self.db.execute("SELECT url, next_poll, poll_interval FROM feeds")
+        rows = self.conn.execute("SELECT url, next_poll, poll_interval FROM feeds")
         return {url: (_parse_iso(nxt), ivl) for url, nxt, ivl in rows.fetchall()}
 
     def page_errors(self, feed_url: str) -> dict[str, tuple[str, int]]:
         """Content hash of every article a feed archived, with why its article
         page was not used ('' when it was, or was not wanted) and how many
         polls in a row it failed."""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT content_hash, fulltext_error, page_failures FROM articles "
             "WHERE feed_url = ?", [feed_url])
         return {h: (err or "", n or 0) for h, err, n in rows.fetchall()}
 
     def feed_rows(self) -> list[dict[str, Any]]:
         """Every feed row with its article count."""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT feeds.*, (SELECT count(*) FROM articles WHERE articles.feed_url = feeds.url)"
             " AS articles FROM feeds ORDER BY url"
         )
@@ -253,7 +287,7 @@ class Store:
     def _transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any error. Writes inside use
         plain SQL: sqlite-utils' own helpers commit as they go."""
-        conn = self.db.conn
+        conn = self.conn
         if conn.in_transaction:
             conn.commit()
         conn.execute("BEGIN IMMEDIATE")
@@ -268,12 +302,12 @@ class Store:
         names = ", ".join(row)
         marks = ", ".join("?" * len(row))
         sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
-        cursor = self.db.conn.execute(sql, list(row.values()))
+        cursor = self.conn.execute(sql, list(row.values()))
         return int(cursor.lastrowid)
 
     def _update(self, table: str, key: str, value: Any, row: dict[str, Any]) -> None:
         sets = ", ".join(f"{name} = ?" for name in row)
-        self.db.conn.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?",
+        self.conn.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?",
                              [*row.values(), value])
 
     def _save_feed_state(self, outcome: FeedOutcome, now: datetime) -> None:
@@ -315,7 +349,7 @@ class Store:
         # the common case on a first poll, no match at all: one indexed query
         any_rule = " OR ".join(f"({sql})" for sql, _ in rules)
         params = [p for _, rule_params in rules for p in rule_params]
-        if self.db.conn.execute(f"SELECT 1 FROM articles WHERE {any_rule} LIMIT 1",
+        if self.conn.execute(f"SELECT 1 FROM articles WHERE {any_rule} LIMIT 1",
                                 params).fetchone() is None:
             return None
         for sql, rule_params in rules:
@@ -348,7 +382,7 @@ class Store:
             summary.unchanged += 1
             seen.add(old["id"])
             if record.fulltext_error and old["fulltext_error"]:  # its page failed again
-                self.db.conn.execute(
+                self.conn.execute(
                     "UPDATE articles SET page_failures = coalesce(page_failures, 0) + 1, "
                     "fulltext_error = ? WHERE id = ?", [record.fulltext_error, old["id"]])
             return
@@ -402,15 +436,15 @@ class Store:
         if old:
             self._update("articles", "id", old["id"], row)
             # a contentless index forgets a row given exactly the tokens it holds
-            self.db.conn.execute(
+            self.conn.execute(
                 "INSERT INTO articles_fts (articles_fts, rowid, title, body) "
                 "VALUES ('delete', ?, ?, ?)",
                 [old["id"], *index_record(old["title"] or "", old["body"] or "")])
-            self.db.conn.execute("INSERT INTO articles_fts (rowid, title, body) VALUES (?, ?, ?)",
+            self.conn.execute("INSERT INTO articles_fts (rowid, title, body) VALUES (?, ?, ?)",
                                  [old["id"], *indexed])
             return int(old["id"])
         article_id = self._insert("articles", row)
-        self.db.conn.execute("INSERT INTO articles_fts (rowid, title, body) VALUES (?, ?, ?)",
+        self.conn.execute("INSERT INTO articles_fts (rowid, title, body) VALUES (?, ?, ?)",
                         [article_id, *indexed])
         return article_id
 
@@ -446,23 +480,24 @@ class Store:
             where.append(f"id IN ({', '.join('?' * len(id_list))})")
             params.extend(id_list)
         sql = f"SELECT * FROM articles WHERE {' AND '.join(where)} ORDER BY id"
-        for row in self.db.query(sql, params):
+        for row in self._rows(sql, params):
             yield _stored(row)
 
     def revisions(self, article_id: int) -> list[dict[str, Any]]:
-        return list(self.db.query(
-            "SELECT * FROM revisions WHERE article_id = ? ORDER BY revision", [article_id]
-        ))
+        return list(self._rows(
+            "SELECT * FROM revisions WHERE article_id = ? ORDER BY revision", [article_id]))
 
     def count(self, table: str = "articles") -> int:
-        return self.db.table(table).count
+        if table not in {"articles", "revisions", "feeds"}:
+            raise ValueError(f"no table {table!r}")
+        return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
     def search(self, query: str, limit: int = 20) -> list[SearchHit]:
         """Articles whose title or body text holds every word of `query`."""
         expression = match_expression(query)
         if not expression:
             return []
-        rows = self.db.query(
+        rows = self._rows(
             "SELECT a.id, a.url, a.title, a.date, a.body FROM articles_fts "
             "JOIN articles a ON a.id = articles_fts.rowid "
             "WHERE articles_fts MATCH ? ORDER BY bm25(articles_fts, 5.0, 1.0) LIMIT ?",
@@ -475,15 +510,17 @@ class Store:
         ]
 
     def integrity(self) -> str:
-        return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+        return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
 
     def _one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
+        return next(self._rows(sql + " LIMIT 1", params), None)
+
+    def _rows(self, sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:
         # plain sqlite3: sqlite-utils' query() costs more than the lookup itself
-        cursor = self.db.conn.execute(sql + " LIMIT 1", params)
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        return dict(zip([d[0] for d in cursor.description], row, strict=True))
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield dict(zip(names, row, strict=True))
 
 
 def _stored(row: dict[str, Any]) -> StoredArticle:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,3 +208,38 @@ def test_segmentation_sets_every_cjk_character_apart(text: str) -> None:
     expected = _CJK_RUN.sub(lambda m: " " + " ".join(m.group()) + " ", text)
     assert segment(text) == expected
     assert all(len(tok) == 1 or not _CJK_RUN.search(tok) for tok in segment(text).split())
+
+
+def test_an_archive_from_an_earlier_version_gains_the_new_columns_and_keeps_its_data(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "old.db"
+    with Store(db) as store:
+        _save(store, _rec(1, title="Fed holds rates"))
+    with sqlite3.connect(db) as conn:  # as versions before page retries and body hashes
+        conn.execute("ALTER TABLE articles DROP COLUMN page_failures")
+        conn.execute("ALTER TABLE feeds DROP COLUMN body_hash")
+        conn.execute("DROP INDEX idx_articles_published")
+    with Store(db) as store:
+        assert {"page_failures"} <= set(store.db["articles"].columns_dict)
+        assert {"body_hash"} <= set(store.db["feeds"].columns_dict)
+        assert "idx_articles_published" in {i.name for i in store.db["articles"].indexes}
+        assert [h.title for h in store.search("rates")] == ["Fed holds rates"]
+        assert _save(store, _rec(1, title="Fed holds rates")) == (0, 0, 1)
+
+
+def test_polling_an_existing_archive_does_not_load_sqlite_utils(tmp_path: Path) -> None:
+    """sqlite-utils (with click, dateutil, tabulate) is for creating and
+    migrating the schema: a current archive is read and written without it."""
+    db = tmp_path / "a.db"
+    with Store(db) as store:
+        _save(store, _rec(1))
+    code = (
+        "import sys\nfrom scraper.store import Store\nfrom scraper.models import FeedOutcome\n"
+        f"s = Store({str(db)!r})\n"
+        "s.save(FeedOutcome(feed_url='http://feed/1', status='304'))\n"
+        "print(s.count(), s.search('body')[0].title, 'sqlite_utils' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["1", "Title", "1", "False"]
