@@ -36,6 +36,7 @@ import httpx
 
 from scraper.config import HttpSettings
 from scraper.models import FetchResult, http_date
+from scraper.netio import AsyncioBackend
 from scraper.urls import host_of
 
 __all__ = ["NO_SUCH_HOST", "FetchResult", "Fetcher"]
@@ -75,14 +76,17 @@ class Fetcher:
         limits = httpx.Limits(max_connections=http.concurrency, max_keepalive_connections=32)
         # one TLS context (the CA bundle loaded once) for both pools
         self._tls = httpx.create_ssl_context()
-        self._client = self._new_client(transport, limits)
         # Untrusted URLs get their own pool, whose connections go only to
         # addresses checked at connect time. A caller's transport or a proxy
         # from the environment resolves names itself: those keep the check
-        # before each request only.
+        # before each request only (and httpx's own network layer).
+        direct = transport is None and not _environment_proxies()
+        if direct:
+            transport = _Transport(limits, self._tls, AsyncioBackend())
+        self._client = self._new_client(transport, limits)
         self._untrusted = self._client
-        if transport is None and not _environment_proxies():
-            pinned = _PinnedTransport(limits, http.allow_private, self._tls)
+        if direct:
+            pinned = _Transport(limits, self._tls, _PublicOnlyBackend(http.allow_private))
             self._untrusted = self._new_client(pinned, limits)
         self._all = asyncio.Semaphore(http.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
@@ -296,7 +300,7 @@ class _PublicOnlyBackend(httpcore.AsyncNetworkBackend):
     the host name (SNI, certificate check), and httpx sends it as Host."""
 
     def __init__(self, allow_private: bool) -> None:
-        self._inner = httpcore.AnyIOBackend()
+        self._inner = AsyncioBackend()
         self._allow_private = allow_private
 
     async def connect_tcp(
@@ -329,20 +333,23 @@ class _PublicOnlyBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-class _PinnedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport (request mapping, errors, TLS settings from the
-    environment) over a connection pool whose network backend is
-    `_PublicOnlyBackend`. httpx 0.28 takes no backend argument, hence the pool
-    is rebuilt here with the settings httpx would have given it."""
+class _Transport(httpx.AsyncHTTPTransport):
+    """httpx's own transport (request mapping, errors, TLS settings) over a
+    connection pool with our network backend: `AsyncioBackend`, or
+    `_PublicOnlyBackend` for untrusted links. httpx 0.28 takes no backend
+    argument, hence the pool is rebuilt here with the settings httpx would
+    have given it."""
 
-    def __init__(self, limits: httpx.Limits, allow_private: bool, tls: ssl.SSLContext) -> None:
+    def __init__(
+        self, limits: httpx.Limits, tls: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend
+    ) -> None:
         super().__init__(limits=limits, verify=tls)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=tls,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_PublicOnlyBackend(allow_private),
+            network_backend=backend,
         )
 
 

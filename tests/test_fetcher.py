@@ -302,3 +302,39 @@ def test_an_article_link_whose_name_does_not_exist_is_not_retried(errno: int,
     result = fetch_on(loop, "http://gone.test/a.html", FAST)  # retries=2
     assert (result.error_kind, result.attempts) == ("connection", attempts)
     assert result.error.startswith("cannot resolve gone.test")
+
+
+def test_a_kept_alive_connection_the_server_closed_is_not_reused() -> None:
+    """The server answers as HTTP/1.1 (keep-alive) and then closes the socket:
+    the next fetch must open a new connection, not fail on the dead one
+    (retries = 0, so a failed first try would show)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    accepted: list[int] = []
+
+    def serve() -> None:
+        for n in range(2):
+            conn, _ = listener.accept()
+            accepted.append(n)
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            time.sleep(0.2)
+            conn.close()  # no Connection: close header, just gone
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(HttpSettings(timeout=2, retries=0)) as fetcher:
+            first = await fetcher.fetch(f"http://127.0.0.1:{port}/a")
+            await asyncio.sleep(0.5)  # the server has hung up by now
+            return [first, await fetcher.fetch(f"http://127.0.0.1:{port}/b")]
+
+    try:
+        results = asyncio.run(go())
+    finally:
+        listener.close()
+    assert [(r.status, r.content, r.error) for r in results] == [(200, b"ok", ""), (200, b"ok", "")]
+    assert accepted == [0, 1]
