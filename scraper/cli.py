@@ -142,7 +142,6 @@ def _cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
         from scraper.pipeline import run_pass
 
-        _quick_thread_switches()
         summaries = asyncio.run(run_pass(settings, feeds, store, progress, workers))
     failed = [s for s in summaries if not s.ok]
     if args.json:
@@ -155,14 +154,6 @@ def _cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _print_fetch_summary(summaries)
     return 1 if failed else 0
-
-
-def _quick_thread_switches() -> None:
-    """Let a thread waiting for the GIL have it after 1 ms, not 5. The event
-    loop gives up the GIL at every socket call and must win it back from the
-    writer thread and the workers' result thread: at 5 ms, those waits were
-    a tenth of a pass over 500 feeds (bench/speed.py: 4.5 s against 3.9 s)."""
-    sys.setswitchinterval(0.001)
 
 
 def _progress(summary: FeedSummary, done: int, total: int) -> None:
@@ -263,7 +254,6 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         with _open(settings):  # a database that cannot be used: exit 2 before starting
             pass
         service = Service(settings, reload=lambda: _settings(args), executor=workers)
-        _quick_thread_switches()
         return asyncio.run(service.run())
 
 

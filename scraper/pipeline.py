@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import replace
 from pathlib import Path
 
@@ -115,40 +115,32 @@ async def run_pass(
 ) -> list[FeedSummary]:
     """Poll every feed once, concurrently; write each outcome as it arrives.
 
-    The store is used from one thread of its own, the writer: SQLite does its
-    work (the search index above all) with the GIL released, while the event
-    loop goes on downloading. At most `http.concurrency` feeds are between
-    their first request and their write at any moment: downloads outrun
-    parsing, and without this bound every document and its records would
-    pile up in memory."""
+    The writes happen in the event loop's thread: a writer thread of its own
+    was measured slower (its Python half fights the loop for the GIL, and
+    each feed pays two thread hops). At most `http.concurrency` feeds are
+    between their first request and their write at any moment: downloads
+    outrun parsing, and without this bound every document and its records
+    would pile up in memory."""
     feeds = list(feeds)
     store.sync_feeds(feeds)
     export_dir = settings.archive.export_dir
     exporter = Exporter(Path(export_dir)) if export_dir else None
     summaries: list[FeedSummary] = []
     queue = iter(feeds)
-    loop = asyncio.get_running_loop()
 
-    def write(outcome: FeedOutcome) -> FeedSummary:
-        summary = store.save(outcome)
-        if exporter is not None and summary.written_ids:
-            write_articles(store, exporter, summary.written_ids)
-        summary.written_ids = []  # done with; a pass over thousands of feeds keeps the rest
-        return summary
-
-    async def lane(fetcher: Fetcher, writer: Executor) -> None:
+    async def lane(fetcher: Fetcher) -> None:
         for feed in queue:  # lanes share one iterator: each feed is taken once
-            state, known = await loop.run_in_executor(writer, remembered, store, feed)
-            outcome = await poll_safely(fetcher, feed, state, known, executor)
-            summary = await loop.run_in_executor(writer, write, outcome)
+            outcome = await poll_stored_feed(fetcher, feed, store, executor)
+            summary = store.save(outcome)
+            if exporter is not None and summary.written_ids:
+                write_articles(store, exporter, summary.written_ids)
+            summary.written_ids = []  # done with; a pass over thousands of feeds keeps the rest
             summaries.append(summary)
             if progress:
                 progress(summary, len(summaries), len(feeds))
 
-    with ThreadPoolExecutor(1, thread_name_prefix="scraper-writer") as writer:
-        async with Fetcher(settings.http) as fetcher:
-            await asyncio.gather(
-                *(lane(fetcher, writer) for _ in range(settings.http.concurrency)))
+    async with Fetcher(settings.http) as fetcher:
+        await asyncio.gather(*(lane(fetcher) for _ in range(settings.http.concurrency)))
     order = {feed.url: i for i, feed in enumerate(feeds)}
     summaries.sort(key=lambda s: order.get(s.url, 0))
     return summaries
