@@ -113,14 +113,12 @@ def _parse_iso(text: str | None) -> datetime | None:
 
 
 class Store:
-    """The archive database. Open one per process; it is the only writer.
-    It may be handed to another thread (`run_pass` writes from one of its
-    own), but is used by one thread at a time."""
+    """The archive database. Open one per process; it is the only writer."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         try:
-            self.conn = sqlite3.connect(self.path, check_same_thread=False)
+            self.conn = sqlite3.connect(self.path)
             self.conn.execute("PRAGMA busy_timeout = 10000")
             if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 self.conn.execute("PRAGMA journal_mode = wal")
