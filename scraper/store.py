@@ -99,6 +99,7 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+@functools.lru_cache(maxsize=1024)  # a save asks for `now` and each date several times
 def _iso(when: datetime | None) -> str:
     if when is None:
         return ""

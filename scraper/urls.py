@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 __all__ = ["absolute", "canonical_url", "host_of"]
+
+# A URL already in canonical form: lower-case http(s) scheme and host, no
+# user, a port that is not the scheme's default (nor written with a leading
+# zero), a path, no query or fragment. `canonical_url` returns it unchanged,
+# and most article links look like this: they skip urlsplit.
+_PLAIN = re.compile(
+    r"(https?)://[a-z0-9-]+(?:\.[a-z0-9-]+)*(?::([1-9][0-9]{0,4}))?/[^?#\s\\%]*")
 
 _TRACKING = {"spm", "fbclid", "gclid", "mc_cid", "mc_eid", "from", "ref", "cmpid"}
 
@@ -19,6 +27,13 @@ def canonical_url(url: str) -> str:
     default port, fragment and tracking parameters (`utm_*`, `spm`, ...) dropped;
     the other parameters keep their order. Unparseable input comes back stripped."""
     url = url.strip()
+    plain = _PLAIN.fullmatch(url)
+    if plain and _keeps_port(plain.group(1), plain.group(2)):
+        return url
+    return _split_canonical(url)
+
+
+def _split_canonical(url: str) -> str:
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -37,6 +52,10 @@ def canonical_url(url: str) -> str:
         if len(kept) != len(pairs):
             query = urlencode(kept)
     return urlunsplit((scheme, host, parts.path or ("/" if host else ""), query, ""))
+
+
+def _keeps_port(scheme: str, port: str | None) -> bool:
+    return port is None or (int(port) <= 65535 and port != ("80" if scheme == "http" else "443"))
 
 
 def absolute(url: str, base: str) -> str:
