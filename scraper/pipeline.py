@@ -31,9 +31,7 @@ __all__ = [
     "network_down",
     "page_settled",
     "poll_feed",
-    "poll_safely",
     "poll_stored_feed",
-    "remembered",
     "run_pass",
 ]
 
@@ -150,26 +148,12 @@ async def poll_stored_feed(
     fetcher: Fetcher, feed: FeedConfig, store: Store, executor: Executor | None = None
 ) -> FeedOutcome:
     """`poll_feed` with the feed's remembered state and archived hashes read
-    from the store (reads only: the caller writes). Never raises."""
-    state, known = remembered(store, feed)
-    return await poll_safely(fetcher, feed, state, known, executor)
-
-
-def remembered(store: Store, feed: FeedConfig) -> tuple[FeedState, Collection[str]]:
-    """What a poll needs from the archive: the feed's state (validators,
-    address, last body), and the content hashes whose pages are settled."""
+    from the store (reads only: the caller writes). Never raises: a bug in
+    one poll becomes that feed's error, not every feed's."""
+    state = store.feed_state(feed.url)
     known = () if feed.full_text == "never" else {
         h for h, (error, failures) in store.page_errors(feed.url).items()
         if page_settled(error, failures)}
-    return store.feed_state(feed.url), known
-
-
-async def poll_safely(
-    fetcher: Fetcher, feed: FeedConfig, state: FeedState, known: Collection[str],
-    executor: Executor | None = None,
-) -> FeedOutcome:
-    """`poll_feed` that never raises: a bug in one poll becomes that feed's
-    error, not every feed's."""
     started = time.monotonic()
     try:
         return await poll_feed(fetcher, feed, state, executor, known)
