@@ -60,15 +60,13 @@ async def poll_feed(
     outcome = await run_cpu(executor, outcome_from_fetch, feed, fetched)
     if feed.full_text == "never" or not outcome.records:
         return outcome
-    records = tuple(await asyncio.gather(
-        *(_full_text(fetcher, feed, r, known, executor) for r in outcome.records)))
+    done = await asyncio.gather(
+        *(_full_text(fetcher, feed, r, known, executor) for r in outcome.records))
+    records = tuple(record for record, _ in done)
+    index = tuple(new or old for (_, new), old in zip(done, outcome.index, strict=True))
     if not all(page_settled(r.fulltext_error) for r in records):
         outcome = replace(outcome, body_hash="")  # parse it again: those pages get retried
-    # A page's text goes to the index from the writer, not from the worker:
-    # a whole feed's articles wait for their write, and carrying each text
-    # twice (the body and its search text) doubled what they hold.
-    same = all(new.body is old.body for new, old in zip(records, outcome.records, strict=True))
-    return replace(outcome, records=records, index=outcome.index if same else ())
+    return replace(outcome, records=records, index=index)
 
 
 def page_settled(error: str, failures: int = 1) -> bool:
@@ -86,11 +84,12 @@ def page_settled(error: str, failures: int = 1) -> bool:
 async def _full_text(
     fetcher: Fetcher, feed: FeedConfig, record: Record, known: Collection[str],
     executor: Executor | None,
-) -> Record:
-    """The record with its article page's main content, or with the feed's
-    summary and the reason the page was not used."""
+) -> tuple[Record, tuple[str, str] | None]:
+    """The record with its article page's main content (and its new search
+    text, computed in the worker with the page), or with the feed's summary
+    and the reason the page was not used (and None: the text is the same)."""
     if record.content_hash in known or not record.url:
-        return record
+        return record, None
     if feed.full_text == "always":
         want, reason = True, "full_text = always"
     else:
@@ -98,10 +97,10 @@ async def _full_text(
         want, reason = needs_full_text(content, summary)
     log.info("%s: %s page: %s", record.url, "fetching" if want else "not fetching", reason)
     if not want:
-        return record
+        return record, None
     page = await fetcher.fetch(record.url, untrusted=True)
     if not page.ok:
-        return record.without_full_text(f"{page.error_kind}: {page.error}")
+        return record.without_full_text(f"{page.error_kind}: {page.error}"), None
     return await run_cpu(executor, apply_page, record, feed, page)
 
 

@@ -55,15 +55,18 @@ def outcome_from_fetch(
     )
 
 
-def apply_page(record: Record, feed: FeedConfig, page: FetchResult) -> Record:
-    """The record with the main content of its downloaded article page, or
-    with the reason the page gave no text."""
+def apply_page(
+    record: Record, feed: FeedConfig, page: FetchResult
+) -> tuple[Record, tuple[str, str] | None]:
+    """The record with the main content of its downloaded article page, and
+    its new search text; or with the reason the page gave no text, and None."""
     extracted = extract(page.content, page.final_url, selector=feed.selector,
                         content_type=page.headers.get("content-type", ""), tz_hint=feed.timezone)
     if not extracted.text.strip():
-        return record.without_full_text("no article text found on the page")
-    return record.with_full_text(extracted.html, page.final_url, extracted.image,
+        return record.without_full_text("no article text found on the page"), None
+    full = record.with_full_text(extracted.html, page.final_url, extracted.image,
                                  extracted.published, clean=True)
+    return full, index_record(full.title, full.body)
 
 
 def body_digest(content: bytes) -> str:
