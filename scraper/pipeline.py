@@ -19,8 +19,8 @@ from scraper.config import FeedConfig, Settings
 from scraper.export import Exporter, write_articles
 from scraper.extractor import needs_full_text
 from scraper.fetcher import NO_SUCH_HOST, Fetcher
-from scraper.models import FeedOutcome, FeedSummary
-from scraper.processor import apply_page, body_digest, outcome_from_fetch
+from scraper.models import FeedOutcome, FeedSummary, FetchResult
+from scraper.processor import apply_pages, body_digest, outcome_from_fetch
 from scraper.record import Record
 from scraper.store import FeedState, Store
 from scraper.workers import run_cpu
@@ -60,8 +60,13 @@ async def poll_feed(
     outcome = await run_cpu(executor, outcome_from_fetch, feed, fetched)
     if feed.full_text == "never" or not outcome.records:
         return outcome
-    done = await asyncio.gather(
-        *(_full_text(fetcher, feed, r, known, executor) for r in outcome.records))
+    downloads = await asyncio.gather(
+        *(_download_page(fetcher, feed, r, known) for r in outcome.records))
+    # one task for all of a feed's pages: a message each way, not one per page
+    pages = [(record, page) for record, page in downloads if page is not None]
+    extracted = iter(await run_cpu(executor, apply_pages, pages, feed) if pages else ())
+    done = [next(extracted) if page is not None else (record, None)
+            for record, page in downloads]
     records = tuple(record for record, _ in done)
     index = tuple(new or old for (_, new), old in zip(done, outcome.index, strict=True))
     if not all(page_settled(r.fulltext_error) for r in records):
@@ -81,13 +86,12 @@ def page_settled(error: str, failures: int = 1) -> bool:
     return not error or not transient or failures >= PAGE_TRIES
 
 
-async def _full_text(
+async def _download_page(
     fetcher: Fetcher, feed: FeedConfig, record: Record, known: Collection[str],
-    executor: Executor | None,
-) -> tuple[Record, tuple[str, str] | None]:
-    """The record with its article page's main content (and its new search
-    text, computed in the worker with the page), or with the feed's summary
-    and the reason the page was not used (and None: the text is the same)."""
+) -> tuple[Record, FetchResult | None]:
+    """The record and its downloaded article page, to extract; or, with no
+    page, the record as it stays: with the feed's summary, and the reason
+    the page was not used when it failed."""
     if record.content_hash in known or not record.url:
         return record, None
     if feed.full_text == "always":
@@ -101,7 +105,7 @@ async def _full_text(
     page = await fetcher.fetch(record.url, untrusted=True)
     if not page.ok:
         return record.without_full_text(f"{page.error_kind}: {page.error}"), None
-    return await run_cpu(executor, apply_page, record, feed, page)
+    return record, page
 
 
 async def run_pass(

@@ -18,7 +18,7 @@ from scraper.models import FeedOutcome, FetchResult
 from scraper.parser import FeedParseError, parse_feed
 from scraper.record import Record, build_record
 
-__all__ = ["apply_page", "body_digest", "outcome_from_fetch"]
+__all__ = ["apply_page", "apply_pages", "body_digest", "outcome_from_fetch"]
 
 
 def outcome_from_fetch(
@@ -67,6 +67,13 @@ def apply_page(
     full = record.with_full_text(extracted.html, page.final_url, extracted.image,
                                  extracted.published, clean=True)
     return full, index_record(full.title, full.body)
+
+
+def apply_pages(
+    pages: list[tuple[Record, FetchResult]], feed: FeedConfig
+) -> list[tuple[Record, tuple[str, str] | None]]:
+    """`apply_page` for each of a feed's downloaded pages, in one task."""
+    return [apply_page(record, feed, page) for record, page in pages]
 
 
 def body_digest(content: bytes) -> str:
