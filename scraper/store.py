@@ -261,12 +261,9 @@ class Store:
 
     def feed_rows(self) -> list[dict[str, Any]]:
         """Every feed row with its article count."""
-        rows = self.conn.execute(
+        return list(self._rows(
             "SELECT feeds.*, (SELECT count(*) FROM articles WHERE articles.feed_url = feeds.url)"
-            " AS articles FROM feeds ORDER BY url"
-        )
-        names = [d[0] for d in rows.description]
-        return [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
+            " AS articles FROM feeds ORDER BY url", []))
 
     # -- writing one feed's outcome ------------------------------------------
     def save(self, outcome: FeedOutcome, now: datetime | None = None) -> FeedSummary:
@@ -307,7 +304,7 @@ class Store:
     def _update(self, table: str, key: str, value: Any, row: dict[str, Any]) -> None:
         sets = ", ".join(f"{name} = ?" for name in row)
         self.conn.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?",
-                             [*row.values(), value])
+                          [*row.values(), value])
 
     def _save_feed_state(self, outcome: FeedOutcome, now: datetime) -> None:
         old = self._one("SELECT * FROM feeds WHERE url = ?", [outcome.feed_url]) or {}
@@ -349,7 +346,7 @@ class Store:
         any_rule = " OR ".join(f"({sql})" for sql, _ in rules)
         params = [p for _, rule_params in rules for p in rule_params]
         if self.conn.execute(f"SELECT 1 FROM articles WHERE {any_rule} LIMIT 1",
-                                params).fetchone() is None:
+                             params).fetchone() is None:
             return None
         for sql, rule_params in rules:
             row = self._one(f"SELECT * FROM articles WHERE {sql}", rule_params)
@@ -440,11 +437,11 @@ class Store:
                 "VALUES ('delete', ?, ?, ?)",
                 [old["id"], *index_record(old["title"] or "", old["body"] or "")])
             self.conn.execute("INSERT INTO articles_fts (rowid, title, body) VALUES (?, ?, ?)",
-                                 [old["id"], *indexed])
+                              [old["id"], *indexed])
             return int(old["id"])
         article_id = self._insert("articles", row)
         self.conn.execute("INSERT INTO articles_fts (rowid, title, body) VALUES (?, ?, ?)",
-                        [article_id, *indexed])
+                          [article_id, *indexed])
         return article_id
 
     # -- reading ---------------------------------------------------------------
