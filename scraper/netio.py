@@ -5,9 +5,9 @@ enters a cancel scope and looks up the current task, and for each liveness
 check of a pooled connection rebuilds a dict of socket attributes (two
 system calls). Without it the event loop spent 8% less CPU over a pass of
 10,000 article pages (one pair of runs of bench/speed.py's full-text
-workload). This backend does the same job with
-asyncio's own streams and `asyncio.timeout`, and raises httpcore's
-exceptions, so httpx sees no difference.
+workload). This backend does the same job with asyncio's own streams and
+`asyncio.timeout`, and raises httpcore's exceptions, so httpx sees no
+difference.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ async def _mapped(
             yield
     except TimeoutError:
         raise on_timeout(f"timed out after {timeout:g}s" if timeout else "timed out") from None
-    except (OSError, ssl.SSLError, EOFError) as exc:
+    except (OSError, EOFError) as exc:  # ssl.SSLError is an OSError
         raise on_error(str(exc) or type(exc).__name__) from exc
 
 

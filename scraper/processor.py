@@ -18,7 +18,7 @@ from scraper.models import FeedOutcome, FetchResult
 from scraper.parser import FeedParseError, parse_feed
 from scraper.record import Record, build_record
 
-__all__ = ["apply_page", "apply_pages", "body_digest", "outcome_from_fetch"]
+__all__ = ["apply_pages", "body_digest", "outcome_from_fetch"]
 
 
 def outcome_from_fetch(
@@ -55,11 +55,24 @@ def outcome_from_fetch(
     )
 
 
-def apply_page(
+def apply_pages(
+    pages: list[tuple[Record, FetchResult]], feed: FeedConfig
+) -> list[tuple[Record, tuple[str, str] | None]]:
+    """Each of a feed's downloaded article pages applied to its record, in
+    one task (one message each way between the processes, not one per page):
+    the record with the page's main content and its new search text, or
+    with the reason the page gave no text and None."""
+    return [_apply_page(record, feed, page) for record, page in pages]
+
+
+def body_digest(content: bytes) -> str:
+    """A digest of a response body, to notice the same bytes coming back."""
+    return hashlib.blake2b(content, digest_size=16).hexdigest()
+
+
+def _apply_page(
     record: Record, feed: FeedConfig, page: FetchResult
 ) -> tuple[Record, tuple[str, str] | None]:
-    """The record with the main content of its downloaded article page, and
-    its new search text; or with the reason the page gave no text, and None."""
     extracted = extract(page.content, page.final_url, selector=feed.selector,
                         content_type=page.headers.get("content-type", ""), tz_hint=feed.timezone)
     if not extracted.text.strip():
@@ -67,18 +80,6 @@ def apply_page(
     full = record.with_full_text(extracted.html, page.final_url, extracted.image,
                                  extracted.published, clean=True)
     return full, index_record(full.title, full.body)
-
-
-def apply_pages(
-    pages: list[tuple[Record, FetchResult]], feed: FeedConfig
-) -> list[tuple[Record, tuple[str, str] | None]]:
-    """`apply_page` for each of a feed's downloaded pages, in one task."""
-    return [apply_page(record, feed, page) for record, page in pages]
-
-
-def body_digest(content: bytes) -> str:
-    """A digest of a response body, to notice the same bytes coming back."""
-    return hashlib.blake2b(content, digest_size=16).hexdigest()
 
 
 def _index(records: tuple[Record, ...]) -> tuple[tuple[str, str], ...]:
