@@ -8,6 +8,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -338,3 +339,17 @@ def test_a_kept_alive_connection_the_server_closed_is_not_reused() -> None:
         listener.close()
     assert [(r.status, r.content, r.error) for r in results] == [(200, b"ok", ""), (200, b"ok", "")]
     assert accepted == [0, 1]
+
+
+def test_the_fetcher_does_not_load_httpx_command_line_client() -> None:
+    """httpx imports its CLI (click, pygments) whenever click is installed, as
+    it is beside sqlite-utils; the fetcher's process does without it."""
+    code = (
+        "import importlib.util, sys\n"
+        "assert importlib.util.find_spec('click'), 'click is not installed: nothing to test'\n"
+        "import scraper.fetcher, httpx\n"
+        "print('click' in sys.modules, 'httpx._main' in sys.modules and sys.modules['httpx._main'],"
+        " callable(httpx.main))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "None", "True"]
