@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import random
 import socket
 import ssl
@@ -31,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
+import certifi
 import httpcore
 import httpx
 
@@ -74,8 +76,8 @@ class Fetcher:
     def __init__(self, http: HttpSettings, transport: httpx.AsyncBaseTransport | None = None):
         self.settings = http
         limits = httpx.Limits(max_connections=http.concurrency, max_keepalive_connections=32)
-        # one TLS context (the CA bundle loaded once) for both pools
-        self._tls = httpx.create_ssl_context()
+        # one TLS context (the CA bundle loaded once, when first needed) for both pools
+        self._tls = _TrustOnFirstUse(ssl.PROTOCOL_TLS_CLIENT)
         # Untrusted URLs get their own pool, whose connections go only to
         # addresses checked at connect time. A caller's transport or a proxy
         # from the environment resolves names itself: those keep the check
@@ -351,6 +353,42 @@ class _Transport(httpx.AsyncHTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=backend,
         )
+
+
+class _TrustOnFirstUse(ssl.SSLContext):
+    """httpx's default TLS context (verified, trusting the bundle named by
+    SSL_CERT_FILE or SSL_CERT_DIR, else certifi's), whose CA bundle is read
+    at the first TLS connection rather than at start: parsed, it takes
+    1.7 MB, which a pass over plain-http feeds never needs. Every TLS
+    connection, whichever network layer makes it, goes through `wrap_bio`
+    or `wrap_socket`."""
+
+    _trusted = False
+
+    def _trust(self) -> None:
+        if self._trusted:
+            return
+        cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+        source = "SSL_CERT_FILE" if cafile else "SSL_CERT_DIR" if capath else "certifi"
+        where = cafile or capath or certifi.where()
+        try:
+            if capath and not cafile:
+                self.load_verify_locations(capath=capath)
+            else:
+                self.load_verify_locations(cafile=where)
+        except OSError as exc:  # no such file, or no certificate in it (ssl.SSLError)
+            raise OSError(
+                f"cannot load the trusted CA certificates from {where} ({source}): {exc}"
+            ) from exc
+        self._trusted = True
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._trust()
+        return super().wrap_bio(*args, **kwargs)
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._trust()
+        return super().wrap_socket(*args, **kwargs)
 
 
 def _environment_proxies() -> bool:

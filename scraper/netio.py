@@ -65,8 +65,14 @@ class _Stream(httpcore.AsyncNetworkStream):
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        async with _mapped(timeout, httpcore.ConnectTimeout, httpcore.ConnectError):
-            await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+        try:
+            async with _mapped(timeout, httpcore.ConnectTimeout, httpcore.ConnectError):
+                await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+        except BaseException:
+            # asyncio leaves the plain connection open when TLS fails before
+            # the handshake starts (the context refused): close it here
+            self._writer.transport.abort()
+            raise
         return self
 
     def get_extra_info(self, info: str) -> Any:

@@ -353,3 +353,47 @@ def test_the_fetcher_does_not_load_httpx_command_line_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "None", "True"]
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Any:
+    """An HTTPS server on 127.0.0.1 for `localhost`, with a certificate of a
+    CA of our own (yielded with the server)."""
+    ca, cert, key = _certificates(tmp_path, "localhost")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = HTTPServer(host="127.0.0.1", ssl_context=context)
+    server.expect_request("/feed").respond_with_data("<rss/>")
+    server.start()
+    yield server, ca
+    server.stop()
+
+
+def test_https_is_verified_against_the_trusted_ca_bundle(
+    tls_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, ca = tls_server
+    url = f"https://localhost:{server.port}/feed"
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)  # certifi's bundle: not our CA
+    refused = fetch(url)
+    assert refused.error_kind == "tls" and "CERTIFICATE_VERIFY_FAILED" in refused.error
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    assert fetch(url).content == b"<rss/>"
+
+
+def test_a_missing_ca_bundle_fails_https_by_name_and_leaves_http_alone(
+    tls_server: Any, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the bundle is read at the first TLS connection, not at start: plain
+    # http never needs it, and https says which file it could not read
+    server, ca = tls_server
+    httpserver.expect_request("/plain").respond_with_data("<rss/>")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.parent / "missing.pem"))
+    assert fetch(httpserver.url_for("/plain")).content == b"<rss/>"
+    failed = fetch(f"https://localhost:{server.port}/feed")
+    assert failed.error_kind == "tls" and failed.attempts == 1
+    assert "missing.pem (SSL_CERT_FILE)" in failed.error and "No such file" in failed.error
+    # the refused connection was closed, not left open on the server
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    assert fetch(f"https://localhost:{server.port}/feed").content == b"<rss/>"
