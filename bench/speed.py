@@ -12,9 +12,15 @@ each tool in its own process, medians of --repeat runs:
   mode) our extractor alone over every article page.
 
 Peak memory is sampled every 20 ms over the whole process tree (scraper's
-forked parse workers included): "peak RSS" counts each process's private
-pages plus the shared ones once (for a single process, exactly its RSS);
-"RSS summed" adds every process's RSS, counting shared pages in each.
+forked parse workers included). "Peak RSS" is the number of distinct
+physical pages the tree maps (read from /proc/PID/pagemap, which gives page
+frame numbers to root only): a page shared by forked processes counts once,
+and for a single process it is exactly its RSS. It is computed whenever the
+cheap estimate below is near its maximum (at most every 100 ms). Without
+root it falls back to that estimate, each process's private pages plus the
+largest shared set, which undercounts a tree (pages shared by the workers
+alone are left out: 4-5 MB for scraper at 500 x 20). "RSS summed" adds every
+process's RSS, counting shared pages in each.
 
     python bench/speed.py                      # 500 x 20, feed-content mode
     python bench/speed.py --mode summary       # full-text mode: 10,000 article pages
@@ -24,6 +30,7 @@ pages plus the shared ones once (for a single process, exactly its RSS);
 from __future__ import annotations
 
 import argparse
+import array
 import json
 import os
 import sqlite3
@@ -33,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +56,7 @@ from workload import Workload  # noqa: E402
 @dataclass
 class Run:
     wall: float
-    rss_mb: float  # peak, shared pages counted once
+    rss_mb: float  # peak, each physical page counted once (see _Sampler)
     summed_mb: float  # peak RSS summed over the processes (shared pages counted in each)
     inner: dict = field(default_factory=dict)  # what the process reported itself
 
@@ -70,11 +78,11 @@ def _tree(pid: int) -> list[int]:
 
 
 def _memory(pids: list[int]) -> tuple[int, int]:
-    """(RSS of the tree with shared pages counted once, RSS summed), in kB.
+    """(estimate of the tree's RSS with shared pages counted once, RSS summed), in kB.
 
-    The first is each process's private pages plus the largest shared set:
-    for one process it is its RSS; for a forked tree (scraper's workers share
-    the parent's pages) it does not count the same page three times."""
+    The estimate is each process's private pages plus the largest shared set:
+    for one process it is its RSS; for a forked tree it undercounts (pages
+    shared by some processes but not the one with the largest shared set)."""
     private = shared = summed = 0
     for p in pids:
         fields: dict[str, int] = {}
@@ -92,30 +100,80 @@ def _memory(pids: list[int]) -> tuple[int, int]:
     return private + shared, summed
 
 
+_PFN = (1 << 55) - 1  # bits 0-54 of a pagemap entry; bit 63: the page is present
+
+
+def _distinct_pages(pids: list[int]) -> int | None:
+    """kB of distinct physical pages mapped by the processes `pids`, or None
+    when page frame numbers cannot be read (they read as 0 without root)."""
+    frames: set[int] = set()
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/maps") as maps, \
+                    open(f"/proc/{p}/pagemap", "rb", buffering=0) as pagemap:
+                for line in maps:
+                    start, end = (int(x, 16) for x in line.split(None, 1)[0].split("-"))
+                    if start >= 1 << 47:  # [vsyscall], not in the page table
+                        continue
+                    pagemap.seek(start >> 12 << 3)
+                    entries = array.array("Q", pagemap.read((end - start) >> 12 << 3))
+                    frames.update(e & _PFN for e in entries if e >> 63)
+        except OSError:  # the process has just ended
+            continue
+    if frames and not any(frames - {0}):
+        return None
+    return len(frames) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+class _Sampler:
+    """The peak memory of a process tree, sampled until the process ends."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.estimate = self.summed = 0  # peaks, kB
+        self.exact: int | None = 0
+        self._last_exact = 0.0
+
+    def run(self, alive: Callable[[], bool]) -> None:
+        while alive():
+            self.sample()
+            time.sleep(0.02)
+
+    def sample(self) -> None:
+        pids = _tree(self.pid)
+        estimate, summed = _memory(pids)
+        near_peak = estimate >= self.estimate - 1024
+        new_peak = estimate > self.estimate + 256
+        self.estimate, self.summed = max(self.estimate, estimate), max(self.summed, summed)
+        now = time.monotonic()
+        if self.exact is not None and (new_peak or (near_peak and now - self._last_exact > 0.1)):
+            self._last_exact = now
+            exact = _distinct_pages(pids)
+            self.exact = None if exact is None else max(self.exact, exact)
+
+    @property
+    def peak(self) -> int:
+        return self.exact or self.estimate
+
+
 def measure(cmd: list[str], ok: tuple[int, ...] = (0,)) -> Run:
     """Run `cmd`, sampling its process tree's memory; fail loudly if it fails."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak = [0, 0]
-
-    def sample() -> None:
-        while proc.poll() is None:
-            rss, summed = _memory(_tree(proc.pid))
-            peak[0], peak[1] = max(peak[0], rss), max(peak[1], summed)
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    sampler = _Sampler(proc.pid)
+    thread = threading.Thread(target=sampler.run, args=(lambda: proc.poll() is None,),
+                              daemon=True)
+    thread.start()
     out, err = proc.communicate()
     wall = time.perf_counter() - started
-    sampler.join()
+    thread.join()
     if proc.returncode not in ok:
         raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}):\n{err.decode()[-2000:]}")
     inner = {}
     lines = out.decode().strip().splitlines()
     if lines and lines[-1].startswith("{"):
         inner = json.loads(lines[-1])
-    return Run(wall, peak[0] / 1024, peak[1] / 1024, inner)
+    return Run(wall, sampler.peak / 1024, sampler.summed / 1024, inner)
 
 
 # --- the tools ----------------------------------------------------------------------
@@ -340,6 +398,10 @@ def main() -> None:
     ap.add_argument("--scaling", help="comma-separated feed counts: scraper alone at each size")
     args = ap.parse_args()
     compile_scraper()
+    exact = _distinct_pages([os.getpid()]) is not None
+    print("peak RSS: " + ("distinct physical pages of the process tree (pagemap)" if exact else
+                          "estimate, private pages + the largest shared set (run as root "
+                          "for the exact count)"), flush=True)
     if args.scaling:
         scaling([int(n) for n in args.scaling.split(",")], args.items, args.repeat)
         return
