@@ -13,7 +13,9 @@ refused. The check runs where the connection is made (`_PublicOnlyBackend`):
 each connection resolves its host once, checks every address and connects to
 the checked address, so a DNS server that answers a public address to one
 lookup and 127.0.0.1 to the next (DNS rebinding) gains nothing, on any
-redirect hop or retry. TLS and the Host header still use the name.
+redirect hop or retry. TLS and the Host header still use the name. Through
+a proxy from the environment or a caller's transport, whose network layer
+resolves names on its own, the host is checked before each request instead.
 """
 
 from __future__ import annotations
@@ -38,14 +40,13 @@ import httpx
 
 from scraper.config import HttpSettings
 from scraper.models import FetchResult, http_date
-from scraper.netio import AsyncioBackend
+from scraper.netio import NO_SUCH_HOST, AsyncioBackend, dns_failure
 from scraper.urls import host_of
 
 __all__ = ["NO_SUCH_HOST", "FetchResult", "Fetcher"]
 
 # in the error of a fetch whose host name does not exist (NXDOMAIN): it is
 # not retried, and an article page that failed so is not asked again
-NO_SUCH_HOST = "no such host"
 
 _RETRY_STATUSES = {408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -83,6 +84,7 @@ class Fetcher:
         # from the environment resolves names itself: those keep the check
         # before each request only (and httpx's own network layer).
         direct = transport is None and not _environment_proxies()
+        self._checked_at_connect = direct
         if direct:
             transport = _Transport(limits, self._tls, AsyncioBackend())
         self._client = self._new_client(transport, limits)
@@ -156,8 +158,8 @@ class Fetcher:
         seen = [url]
         current, permanent = url, True
         for _ in range(_MAX_REDIRECTS + 1):
-            if untrusted and not self.settings.allow_private:
-                await _refuse_private(current)  # early; the connection checks again
+            if untrusted and not self.settings.allow_private and not self._checked_at_connect:
+                await _refuse_private(current)  # httpx's network layer resolves on its own
             response = await self._attempt(current, headers, untrusted)
             if response.status not in _REDIRECTS:
                 new_home = current if permanent and current != url else None
@@ -232,13 +234,15 @@ def _network_failure(exc: httpx.HTTPError, url: str) -> _Failure:
         return _Failure("connection", f"bad compressed body: {text}", url)
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return _Failure("connection", f"cannot fetch this URL: {text}", url)
+    if text.startswith("cannot resolve "):  # worded by our network layer (`dns_failure`)
+        return _Failure("connection", text, url, retry=NO_SUCH_HOST not in text)
     if "Name or service not known" in text or "No address associated" in text:
-        # the name does not exist (NXDOMAIN): asking again at once won't help
+        # httpx's own network layer (a caller's transport): only its text tells
         return _Failure("connection", f"cannot resolve {host_of(url)} ({NO_SUCH_HOST}): {text}",
                         url)
     if "Temporary failure in name resolution" in text:
-        return _Failure("connection", f"cannot resolve {host_of(url)} (DNS unreachable): "
-                        f"{text}", url, retry=True)
+        return _Failure("connection", f"cannot resolve {host_of(url)} (DNS unreachable): {text}",
+                        url, retry=True)
     return _Failure("connection", f"connection failed: {text}", url, retry=True)
 
 
@@ -262,12 +266,8 @@ async def _refuse_private(url: str) -> None:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError as exc:
-        # the name does not exist (NXDOMAIN): asking again at once won't help
-        nxdomain = (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME))
-        missing = getattr(exc, "errno", None) in nxdomain
-        why = f" ({NO_SUCH_HOST})" if missing else ""
-        raise _Failure("connection", f"cannot resolve {host}{why}: {exc}", url,
-                       retry=not missing) from None
+        message = dns_failure(host, exc)
+        raise _Failure("connection", message, url, retry=NO_SUCH_HOST not in message) from None
     try:
         _public_only(host, infos)
     except _Blocked as exc:
@@ -325,8 +325,8 @@ class _PublicOnlyBackend(httpcore.AsyncNetworkBackend):
             infos = await asyncio.wait_for(lookup, timeout)
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"resolving {host} took over {timeout:g}s") from None
-        except OSError as exc:  # worded as httpcore words it: _network_failure reads it
-            raise httpcore.ConnectError(str(exc)) from exc
+        except OSError as exc:
+            raise httpcore.ConnectError(dns_failure(host, exc)) from exc
         if self._allow_private:
             return list(dict.fromkeys(info[4][0] for info in infos))
         return _public_only(host, infos)

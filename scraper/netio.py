@@ -15,13 +15,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import select
+import socket
 import ssl
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httpcore
 
-__all__ = ["AsyncioBackend"]
+__all__ = ["NO_SUCH_HOST", "AsyncioBackend", "dns_failure"]
+
+NO_SUCH_HOST = "no such host"
+# the resolver's answers for a name that does not exist (NXDOMAIN, or no address)
+_NXDOMAIN = frozenset({socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)})
+
+def dns_failure(host: str, exc: OSError) -> str:
+    """A failed lookup of `host`, worded for the user: "(no such host)" when
+    the name does not exist, which asking again at once won't change; "(DNS
+    unreachable)" when the resolver could not answer, worth another try."""
+    why = NO_SUCH_HOST if getattr(exc, "errno", None) in _NXDOMAIN else "DNS unreachable"
+    return f"cannot resolve {host} ({why}): {exc}"
+
 
 _READ_LIMIT = 1 << 20  # StreamReader buffer; httpcore reads 64 KB at a time
 
@@ -99,9 +112,12 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         local = (local_address, 0) if local_address else None
         async with _mapped(timeout, httpcore.ConnectTimeout, httpcore.ConnectError):
-            # happy eyeballs as anyio does it: a dead IPv6 route costs 0.25 s
-            reader, writer = await asyncio.open_connection(
-                host, port, local_addr=local, limit=_READ_LIMIT, happy_eyeballs_delay=0.25)
+            try:
+                # happy eyeballs as anyio does it: a dead IPv6 route costs 0.25 s
+                reader, writer = await asyncio.open_connection(
+                    host, port, local_addr=local, limit=_READ_LIMIT, happy_eyeballs_delay=0.25)
+            except socket.gaierror as exc:
+                raise httpcore.ConnectError(dns_failure(host, exc)) from exc
         sock = writer.get_extra_info("socket")  # asyncio already set TCP_NODELAY
         for option in socket_options or ():
             sock.setsockopt(*option)

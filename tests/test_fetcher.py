@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fault_server import HANG_SECONDS, FaultServer
 from pytest_httpserver import HTTPServer
@@ -204,10 +205,11 @@ class HostileDNS(asyncio.SelectorEventLoop):
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answer, port))]
 
 
-def fetch_on(loop: asyncio.AbstractEventLoop, url: str, settings: HttpSettings) -> FetchResult:
+def fetch_on(loop: asyncio.AbstractEventLoop, url: str, settings: HttpSettings,
+             untrusted: bool = True) -> FetchResult:
     async def go() -> FetchResult:
         async with Fetcher(settings) as fetcher:
-            return await fetcher.fetch(url, untrusted=True)
+            return await fetcher.fetch(url, untrusted=untrusted)
 
     with asyncio.Runner(loop_factory=lambda: loop) as runner:
         return runner.run(go())
@@ -215,13 +217,12 @@ def fetch_on(loop: asyncio.AbstractEventLoop, url: str, settings: HttpSettings) 
 
 @pytest.mark.parametrize("private", ["127.0.0.1", "::ffff:127.0.0.1", "0.0.0.0"])
 def test_dns_rebinding_cannot_reach_a_private_address(private: str) -> None:
-    # the first lookup (the early check) gets a public address, every later one
-    # a private address reaching the server below: the connection must not use
-    # an address nobody checked
+    # the connection's own lookup is the one checked, and the only one made:
+    # no earlier lookup could pass a check that the connection then skips
     server = HTTPServer(host="127.0.0.1")
     server.expect_request("/admin").respond_with_data("secret")
     server.start()
-    loop = HostileDNS(["93.184.216.34", private])
+    loop = HostileDNS([private])
     try:
         result = fetch_on(loop, f"http://rebind.test:{server.port}/admin", FAST)
     finally:
@@ -230,7 +231,22 @@ def test_dns_rebinding_cannot_reach_a_private_address(private: str) -> None:
     assert result.error == (f"rebind.test resolves to {private}, a non-public address "
                             "(set http.allow_private = true to allow)")
     assert not server.log  # nothing reached the private address
-    assert result.attempts == 1  # a refusal is final
+    assert result.attempts == 1 and loop.lookups == 1  # a refusal is final
+
+
+def test_a_callers_transport_gets_the_private_address_check_before_each_request(
+    httpserver: HTTPServer,
+) -> None:
+    # httpx's own network layer resolves names itself: the fetcher checks first
+    httpserver.expect_request("/admin").respond_with_data("secret")
+
+    async def go() -> FetchResult:
+        async with Fetcher(FAST, transport=httpx.AsyncHTTPTransport()) as fetcher:
+            return await fetcher.fetch(httpserver.url_for("/admin"), untrusted=True)
+
+    result = asyncio.run(go())
+    assert result.error_kind == "blocked" and "127.0.0.1" in result.error, result
+    assert not httpserver.log
 
 
 def _certificates(folder: Path, name: str) -> tuple[Path, Path, Path]:
@@ -293,16 +309,17 @@ class FailingDNS(asyncio.SelectorEventLoop):
         raise socket.gaierror(self.errno, "resolver says no")
 
 
-@pytest.mark.parametrize(("errno", "attempts"), [
-    (socket.EAI_NONAME, 1),  # the name does not exist: asking again won't help
-    (socket.EAI_AGAIN, 3),   # the resolver is unreachable for now: retried
+@pytest.mark.parametrize("untrusted", [True, False], ids=["article link", "feed"])
+@pytest.mark.parametrize(("errno", "attempts", "why"), [
+    (socket.EAI_NONAME, 1, "no such host"),  # the name does not exist: asking again won't help
+    (socket.EAI_AGAIN, 3, "DNS unreachable"),  # the resolver is unreachable for now: retried
 ])
-def test_an_article_link_whose_name_does_not_exist_is_not_retried(errno: int,
-                                                                  attempts: int) -> None:
+def test_a_name_that_does_not_exist_is_not_retried(errno: int, attempts: int, why: str,
+                                                   untrusted: bool) -> None:
     loop = FailingDNS(errno)
-    result = fetch_on(loop, "http://gone.test/a.html", FAST)  # retries=2
-    assert (result.error_kind, result.attempts) == ("connection", attempts)
-    assert result.error.startswith("cannot resolve gone.test")
+    result = fetch_on(loop, "http://gone.test/a.html", FAST, untrusted)  # retries=2
+    assert (result.error_kind, result.attempts, loop.lookups) == ("connection", attempts, attempts)
+    assert result.error == f"cannot resolve gone.test ({why}): [Errno {errno}] resolver says no"
 
 
 def test_a_kept_alive_connection_the_server_closed_is_not_reused() -> None:
