@@ -45,9 +45,6 @@ from scraper.urls import host_of
 
 __all__ = ["NO_SUCH_HOST", "FetchResult", "Fetcher"]
 
-# in the error of a fetch whose host name does not exist (NXDOMAIN): it is
-# not retried, and an article page that failed so is not asked again
-
 _RETRY_STATUSES = {408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
 _REDIRECTS = {301, 302, 303, 307, 308}
 _PERMANENT = {301, 308}

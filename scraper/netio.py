@@ -24,9 +24,12 @@ import httpcore
 
 __all__ = ["NO_SUCH_HOST", "AsyncioBackend", "dns_failure"]
 
+# in the error of a fetch whose host name does not exist (NXDOMAIN): it is
+# not retried, and an article page that failed so is not asked again
 NO_SUCH_HOST = "no such host"
 # the resolver's answers for a name that does not exist (NXDOMAIN, or no address)
 _NXDOMAIN = frozenset({socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)})
+
 
 def dns_failure(host: str, exc: OSError) -> str:
     """A failed lookup of `host`, worded for the user: "(no such host)" when
