@@ -3,15 +3,19 @@ scraper leaves none behind. Real processes, a real server, real signals."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from scraper.workers import WorkerPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from workload import Workload, serve
@@ -80,7 +84,7 @@ def test_a_pass_survives_a_killed_worker(tmp_path: Path, slow_server) -> None:
     os.kill(workers[0], signal.SIGKILL)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()
-    assert b"worker processes died" in err
+    assert b"a worker process died (exit code -9); 1 left" in err
     with sqlite3.connect(tmp_path / "a.db") as db:
         assert db.execute("SELECT count(*) FROM articles").fetchone()[0] == FEEDS * ITEMS
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -130,7 +134,7 @@ def test_ctrl_c_stops_the_service_and_its_workers_in_order(tmp_path: Path,
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err.decode()[-2000:]
-    assert b"worker processes died" not in err  # no worker took the Ctrl-C
+    assert b"worker process died" not in err  # no worker took the Ctrl-C
     assert not [p for p in workers if _alive(p)]
     with sqlite3.connect(tmp_path / "a.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -147,3 +151,61 @@ def test_processes_0_parses_in_the_main_process(tmp_path: Path, slow_server) -> 
     assert not children  # no worker was forked
     with sqlite3.connect(tmp_path / "a.db") as db:
         assert db.execute("SELECT count(*) FROM articles").fetchone()[0] == FEEDS * ITEMS
+
+
+def _die_halfway() -> None:
+    """In a worker: write the first KB of a result announced as 1 MB on the
+    worker's socket (its only one), then die as the OOM killer kills."""
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                os.write(int(fd), struct.pack("!i", 1 << 20) + b"x" * 1024)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _dies_once(marker: str) -> int:
+    if not os.path.exists(marker):
+        Path(marker).touch()
+        _die_halfway()
+    return os.getpid()
+
+
+def _dies_in_any_worker(main_pid: int) -> int:
+    if os.getpid() != main_pid:
+        _die_halfway()
+    return os.getpid()
+
+
+def test_a_worker_killed_halfway_through_a_result_costs_only_itself(tmp_path: Path) -> None:
+    # concurrent.futures' pool waited forever for the rest of such a result
+    pool = WorkerPool(2)
+    try:
+        done_by = pool.submit(_dies_once, str(tmp_path / "died")).result(timeout=30)
+        assert done_by != os.getpid()  # the other worker took the task over
+        assert pool.submit(os.getpid).result(timeout=30) == done_by  # and goes on
+    finally:
+        pool.shutdown()
+
+
+def test_with_every_worker_dead_the_work_runs_in_threads(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pool = WorkerPool(2)
+    try:
+        assert pool.submit(_dies_in_any_worker, os.getpid()).result(timeout=30) == os.getpid()
+        assert pool.submit(os.getpid).result(timeout=30) == os.getpid()
+        with pytest.raises(ValueError, match="invalid literal"):
+            pool.submit(int, "x").result(timeout=30)
+    finally:
+        pool.shutdown()
+    assert "1 left" in caplog.text and "0 left, parsing in threads" in caplog.text
+
+
+def test_an_error_in_a_worker_reaches_the_caller_as_itself() -> None:
+    pool = WorkerPool(1)
+    try:
+        with pytest.raises(ValueError, match="invalid literal"):
+            pool.submit(int, "x").result(timeout=30)
+        assert pool.submit(int, "7").result(timeout=30) == 7  # the worker is still there
+    finally:
+        pool.shutdown()
