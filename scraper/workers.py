@@ -112,11 +112,9 @@ class WorkerPool(Executor):
         return self._threads.submit(self._call, fn, args, kwargs)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` in a worker, awaited. The pool's threads only move
-        bytes; the result is unpickled here, in the event loop's thread, so
-        that what it holds is allocated where it is used: unpickled in the
-        pool's two threads, the pages of a full-text pass sat in two more
-        malloc arenas, 20 MB more at the peak."""
+        """`fn(*args)` in a worker, awaited (in a thread when no worker is
+        left). The pool's threads move bytes; the result is unpickled here,
+        in the event loop's thread, where it is used."""
         import asyncio  # here, not at the top: the workers are forked before asyncio loads
 
         loop = asyncio.get_running_loop()
