@@ -122,7 +122,7 @@ def _distinct_pages(pids: list[int]) -> int | None:
                     frames.update(e & _PFN for e in entries if e >> 63)
         except OSError:  # the process has just ended
             continue
-    if frames and not any(frames - {0}):
+    if frames == {0}:
         return None
     return len(frames) * (os.sysconf("SC_PAGE_SIZE") // 1024)
 

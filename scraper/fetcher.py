@@ -232,7 +232,7 @@ def _network_failure(exc: httpx.HTTPError, url: str) -> _Failure:
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return _Failure("connection", f"cannot fetch this URL: {text}", url)
     if text.startswith("cannot resolve "):  # worded by our network layer (`dns_failure`)
-        return _Failure("connection", text, url, retry=NO_SUCH_HOST not in text)
+        return _unresolved(text, url)
     if "Name or service not known" in text or "No address associated" in text:
         # httpx's own network layer (a caller's transport): only its text tells
         return _Failure("connection", f"cannot resolve {host_of(url)} ({NO_SUCH_HOST}): {text}",
@@ -241,6 +241,11 @@ def _network_failure(exc: httpx.HTTPError, url: str) -> _Failure:
         return _Failure("connection", f"cannot resolve {host_of(url)} (DNS unreachable): {text}",
                         url, retry=True)
     return _Failure("connection", f"connection failed: {text}", url, retry=True)
+
+
+def _unresolved(message: str, url: str) -> _Failure:
+    """A failed lookup worded by `dns_failure`: retried unless the name does not exist."""
+    return _Failure("connection", message, url, retry=NO_SUCH_HOST not in message)
 
 
 def _retry_after(value: str) -> int | None:
@@ -263,8 +268,7 @@ async def _refuse_private(url: str) -> None:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError as exc:
-        message = dns_failure(host, exc)
-        raise _Failure("connection", message, url, retry=NO_SUCH_HOST not in message) from None
+        raise _unresolved(dns_failure(host, exc), url) from None
     try:
         _public_only(host, infos)
     except _Blocked as exc:

@@ -126,9 +126,10 @@ class WorkerPool(Executor):
         return _unpacked(reply)  # type: ignore[no-any-return]
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Let the calls under way finish, then close every worker's socket:
-        the workers exit on the end of file (a worker still there after 5 s
-        is terminated)."""
+        """Let the calls under way finish (whatever `wait` says: a worker's
+        socket cannot be closed under a call), then close every worker's
+        socket: the workers exit on the end of file (a worker still there
+        after 5 s is terminated)."""
         self._threads.shutdown(wait=True, cancel_futures=cancel_futures)
         for worker in self._alive:
             worker.conn.close()
