@@ -3,6 +3,7 @@ scraper leaves none behind. Real processes, a real server, real signals."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -11,16 +12,19 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
-from scraper.workers import WorkerPool
+from scraper.workers import WorkerPool, run_cpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from workload import Workload, serve
 
 FEEDS, ITEMS = 40, 10
+T = TypeVar("T")
 
 
 def _children(pid: int) -> list[int]:
@@ -176,26 +180,41 @@ def _dies_in_any_worker(main_pid: int) -> int:
     return os.getpid()
 
 
-def test_a_worker_killed_halfway_through_a_result_costs_only_itself(tmp_path: Path) -> None:
+def _through(entry: str, pool: WorkerPool, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` through the pool's Executor API, or through `run_cpu` in an
+    event loop, the way a pass calls it."""
+    if entry == "submit":
+        return pool.submit(fn, *args).result(timeout=30)
+    return asyncio.run(asyncio.wait_for(run_cpu(pool, fn, *args), 30))
+
+
+ENTRIES = pytest.mark.parametrize("entry", ["submit", "run_cpu"])
+
+
+@ENTRIES
+def test_a_worker_killed_halfway_through_a_result_costs_only_itself(
+    tmp_path: Path, entry: str
+) -> None:
     # concurrent.futures' pool waited forever for the rest of such a result
     pool = WorkerPool(2)
     try:
-        done_by = pool.submit(_dies_once, str(tmp_path / "died")).result(timeout=30)
+        done_by = _through(entry, pool, _dies_once, str(tmp_path / "died"))
         assert done_by != os.getpid()  # the other worker took the task over
-        assert pool.submit(os.getpid).result(timeout=30) == done_by  # and goes on
+        assert _through(entry, pool, os.getpid) == done_by  # and goes on
     finally:
         pool.shutdown()
 
 
+@ENTRIES
 def test_with_every_worker_dead_the_work_runs_in_threads(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, entry: str
 ) -> None:
     pool = WorkerPool(2)
     try:
-        assert pool.submit(_dies_in_any_worker, os.getpid()).result(timeout=30) == os.getpid()
-        assert pool.submit(os.getpid).result(timeout=30) == os.getpid()
+        assert _through(entry, pool, _dies_in_any_worker, os.getpid()) == os.getpid()
+        assert _through(entry, pool, os.getpid) == os.getpid()
         with pytest.raises(ValueError, match="invalid literal"):
-            pool.submit(int, "x").result(timeout=30)
+            _through(entry, pool, int, "x")
     finally:
         pool.shutdown()
     assert "1 left" in caplog.text and "0 left, parsing in threads" in caplog.text
