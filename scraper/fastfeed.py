@@ -23,12 +23,12 @@ import contextlib
 import datetime as dt
 import re
 import time
-import urllib.parse
 from typing import Any
 
 from lxml import etree
 
 from scraper.charsets import header_charset, xml_encoding
+from scraper.urls import join
 
 __all__ = ["fast_parse"]
 
@@ -129,7 +129,7 @@ def _urljoin(base: str, uri: str) -> str:
     """feedparser.urls._urljoin."""
     uri = _URIFIXER.sub(r"\1\3", uri)
     try:
-        return urllib.parse.urljoin(base, uri)
+        return join(base, uri)
     except ValueError:
         return ""
 

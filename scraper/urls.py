@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-__all__ = ["absolute", "canonical_url", "host_of"]
+__all__ = ["absolute", "canonical_url", "host_of", "join"]
 
 # A URL already in canonical form: lower-case http(s) scheme and host, no
 # user, a port that is not the scheme's default (nor written with a leading
@@ -13,6 +13,15 @@ __all__ = ["absolute", "canonical_url", "host_of"]
 # and most article links look like this: they skip urlsplit.
 _PLAIN = re.compile(
     r"(https?)://[a-z0-9-]+(?:\.[a-z0-9-]+)*(?::([1-9][0-9]{0,4}))?/[^?#\s\\%]*")
+
+# An absolute http(s) URL that urljoin would give back unchanged, whatever the
+# base: lower-case scheme, a plain ASCII host part (no brackets, which urlsplit
+# may reject), no whitespace (urlsplit drops tabs and newlines), no ';' (path
+# parameters), no empty query or fragment (urlunsplit drops a bare '?' or
+# '#'). Most links in feeds and articles look like this: they skip urljoin,
+# a fifth of the time spent parsing a feed.
+_JOINED = re.compile(
+    r"https?://[A-Za-z0-9.:@%_~!$&'()*+,=-]+(?:/[^?#;\s]*)?(?:\?[^#\s]+)?(?:#\S+)?")
 
 _TRACKING = {"spm", "fbclid", "gclid", "mc_cid", "mc_eid", "from", "ref", "cmpid"}
 
@@ -64,9 +73,17 @@ def absolute(url: str, base: str) -> str:
     if not base:
         return url
     try:
-        return urljoin(base, url)
+        return join(base, url)
     except ValueError:
         return url
+
+
+def join(base: str, url: str) -> str:
+    """`urllib.parse.urljoin(base, url)`, sooner when `url` is already
+    absolute in a form urljoin returns as it is; raises ValueError as urljoin."""
+    if _JOINED.fullmatch(url):
+        return url
+    return urljoin(base, url)
 
 
 def host_of(url: str) -> str:
