@@ -174,6 +174,8 @@ def _fix(text: str | None) -> str:
     """What feedparser does to every text value of an element it expects
     text in: strip, undo UTF-8 read as Latin-1, map C1 controls as cp1252."""
     output = (text or "").strip()
+    if output.isascii():  # nothing to undo, no C1 control: most values
+        return output
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         output = output.encode("iso-8859-1").decode("utf-8")
     return output.translate(_cp1252) if _C1.search(output) else output
