@@ -1,5 +1,11 @@
 """SQLite storage through sqlite-utils: the one module that knows SQL.
 
+sqlite-utils creates the tables, columns and indexes (`scraper.schema`), in
+a short-lived helper process when an archive is new or from an earlier
+version: it brings click, dateutil and pluggy along, 8 MB this process never
+holds. The search index and every read and write are plain SQL on one
+connection.
+
 Tables: `articles` (one row per article, deduplicated), `revisions` (every
 previous version of a changed article), `feeds` (poll state per configured
 feed) and `articles_fts` (FTS5 over titles and body text, CJK characters
@@ -13,7 +19,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,41 +34,13 @@ from scraper.fts import index_record, match_expression, query_terms
 from scraper.models import FeedOutcome, FeedSummary, StoredArticle
 from scraper.record import Record, format_date
 from scraper.sanitize import html_to_text
+from scraper.schema import INDEXES, TABLES
 from scraper.urls import canonical_url
 
 if TYPE_CHECKING:
     import sqlite_utils
 
 __all__ = ["FeedState", "SearchHit", "Store", "StoreError"]
-
-_ARTICLE_COLUMNS: dict[str, type] = {
-    "id": int, "url": str, "canonical_url": str, "guid": str, "feed_url": str,
-    "title": str, "author": str, "categories": str, "headimg": str, "thumbnail": str,
-    "date": str, "published": str, "first_seen": str, "updated": str, "body": str,
-    "content_hash": str, "summary_only": int, "fulltext_error": str, "revision": int,
-    "page_failures": int,  # article page tried and failed this many polls in a row
-}
-_REVISION_COLUMNS: dict[str, type] = {
-    "id": int, "article_id": int, "revision": int, "replaced_at": str, "title": str,
-    "date": str, "published": str, "headimg": str, "body": str, "content_hash": str,
-}
-_FEED_COLUMNS: dict[str, type] = {
-    "url": str, "title": str, "category": str, "source": str, "channel": str,
-    "etag": str, "last_modified": str, "last_polled": str, "last_status": str,
-    "last_error": str, "error_count": int, "redirect_url": str, "failing_since": str,
-    "last_success": str, "ttl": int, "max_age": int, "retry_after": int,
-    "next_poll": str, "poll_interval": int,  # set by the service (`scraper run`)
-    "body_hash": str,  # digest of the last body parsed whole: the same bytes are not parsed again
-}
-
-
-_INDEXES = (
-    ("idx_articles_canonical", "articles(canonical_url)"),
-    ("idx_articles_guid", "articles(feed_url, guid)"),
-    ("idx_articles_title", "articles(feed_url, title, published)"),
-    ("idx_articles_published", "articles(published)"),
-    ("idx_revisions_article", "revisions(article_id)"),
-)
 
 # the version of `fts.index_record`'s output the search index holds: bump it
 # when segmentation changes, and every archive rebuilds its index on opening
@@ -145,10 +126,8 @@ class Store:
 
     @functools.cached_property
     def db(self) -> sqlite_utils.Database:
-        """sqlite-utils over the same connection. Imported on first use: it
-        creates and migrates the schema; reading and writing articles is plain
-        SQL, and a process that only polls is smaller without it (click,
-        dateutil, tabulate and pluggy come along, 5 MB)."""
+        """sqlite-utils over the same connection, to look around (tests, a
+        shell); the store itself never imports it in this process."""
         import sqlite_utils
 
         return sqlite_utils.Database(self.conn)
@@ -157,25 +136,35 @@ class Store:
     def _migrate(self) -> None:
         if self._schema_current():
             return
+        self._create_tables()
         with self.conn:
-            self._table("articles", _ARTICLE_COLUMNS, pk="id")
-            self._table("revisions", _REVISION_COLUMNS, pk="id")
-            self._table("feeds", _FEED_COLUMNS, pk="url")
-            for name, cols in _INDEXES:
-                self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {cols}")
             self._search_index()
 
     def _schema_current(self) -> bool:
         """True when every table, column, index and the search index are as
         this version writes them (the common case: nothing to migrate)."""
-        for name, columns in (("articles", _ARTICLE_COLUMNS), ("revisions", _REVISION_COLUMNS),
-                              ("feeds", _FEED_COLUMNS)):
+        for name, columns, _ in TABLES:
             have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({name})")}
             if not have >= columns.keys():
                 return False
         indexes = {row[0] for row in self.conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index'")}
-        return indexes >= {name for name, _ in _INDEXES} and self._search_index_current()
+        return indexes >= {name for name, _, _ in INDEXES} and self._search_index_current()
+
+    def _create_tables(self) -> None:
+        """`scraper.schema` run in a helper process (a fresh interpreter: safe
+        beside any thread), waited for; its error, if any, becomes ours."""
+        package_root = str(Path(__file__).resolve().parents[1])
+        path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+        try:
+            done = subprocess.run([sys.executable, "-m", "scraper.schema", self.path],
+                                  capture_output=True, text=True, timeout=120,
+                                  env={**os.environ, "PYTHONPATH": path})
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise sqlite3.DatabaseError(f"creating the tables: {exc}") from None
+        if done.returncode:
+            lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
+            raise sqlite3.DatabaseError(lines[-1])
 
     def _search_index_current(self) -> bool:
         row = self.conn.execute(
@@ -201,15 +190,6 @@ class Store:
             ((i, *index_record(title or "", body or "")) for i, title, body in rows))
         self.conn.execute(f"PRAGMA user_version = {_INDEX_VERSION}")
 
-    def _table(self, name: str, columns: dict[str, type], pk: str) -> None:
-        table = self.db.table(name)
-        if not table.exists():
-            table.create(columns, pk=pk)
-            return
-        have = table.columns_dict
-        for column, kind in columns.items():
-            if column not in have:
-                table.add_column(column, kind)
 
     # -- feeds -----------------------------------------------------------------
     def feed_state(self, url: str) -> FeedState:

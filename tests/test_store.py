@@ -228,18 +228,38 @@ def test_an_archive_from_an_earlier_version_gains_the_new_columns_and_keeps_its_
         assert _save(store, _rec(1, title="Fed holds rates")) == (0, 0, 1)
 
 
-def test_polling_an_existing_archive_does_not_load_sqlite_utils(tmp_path: Path) -> None:
-    """sqlite-utils (with click, dateutil, tabulate) is for creating and
-    migrating the schema: a current archive is read and written without it."""
+def test_the_archiver_process_never_loads_sqlite_utils(tmp_path: Path) -> None:
+    """sqlite-utils (with click, dateutil, pluggy) creates and migrates the
+    schema in a helper process: the process that polls creates an archive,
+    reads it and writes it without loading it."""
     db = tmp_path / "a.db"
-    with Store(db) as store:
-        _save(store, _rec(1))
     code = (
         "import sys\nfrom scraper.store import Store\nfrom scraper.models import FeedOutcome\n"
-        f"s = Store({str(db)!r})\n"
+        f"from test_store import _rec, _save\ns = Store({str(db)!r})\n"
+        "_save(s, _rec(1))\n"
         "s.save(FeedOutcome(feed_url='http://feed/1', status='304'))\n"
         "print(s.count(), s.search('body')[0].title, 'sqlite_utils' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert out == ["1", "Title", "1", "False"]
+    for _ in ("a new archive", "the same archive again"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, cwd=Path(__file__).parent).stdout.split()
+        assert out == ["1", "Title", "1", "False"]
+
+
+def test_a_schema_that_cannot_be_made_is_a_clear_error_and_keeps_the_rows(
+    tmp_path: Path,
+) -> None:
+    """The helper process's error reaches the caller as a StoreError naming
+    the file and the cause; nothing already in the file is lost."""
+    db = tmp_path / "odd.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE notes (text TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('keep me')")
+    conn.execute("CREATE VIEW feeds AS SELECT 'x' AS url")  # a view where a table belongs
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match=r"odd\.db: cannot use as an archive database: .*feeds"):
+        Store(db)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT text FROM notes").fetchall() == [("keep me",)]
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
