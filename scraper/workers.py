@@ -28,7 +28,6 @@ import logging
 import multiprocessing
 import os
 import pickle
-import queue
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -85,14 +84,22 @@ def _one_malloc_arena() -> None:
 
 
 class WorkerPool(Executor):
-    """Forked worker processes, each on a socket pair of its own. `submit`
-    runs a call in an idle worker, from one of as many threads as there are
-    workers (those threads only wait on the sockets, without the GIL)."""
+    """Forked worker processes, each on a socket pair of its own. A call runs
+    in an idle worker, sent from a thread of the pool's (those threads only
+    wait on the sockets, without the GIL).
+
+    Light calls (`run(..., light=True)`: parsing a feed) go to every worker
+    but the last, which is kept for the heavy ones (extracting article
+    pages). Per feed, the main process's own work (the download, the write)
+    costs about what its parsing costs, so on two cores one worker keeps up
+    with it; a pass with no page to extract then never wakes the last worker,
+    which never copies the main process's pages (7 MB at 500 feeds)."""
 
     def __init__(self, count: int) -> None:
         context = multiprocessing.get_context("fork")
-        self._idle: queue.SimpleQueue[_Worker | None] = queue.SimpleQueue()
-        self._alive: list[_Worker] = []
+        self._alive: list[_Worker] = []  # in the order they were started
+        self._idle: list[_Worker] = []
+        self._changed = threading.Condition()  # a worker became idle, or died
         for _ in range(count):
             ours, theirs = context.Pipe(duplex=True)
             # the child closes every end it inherits but its own: then only
@@ -102,25 +109,28 @@ class WorkerPool(Executor):
             process.start()
             theirs.close()
             self._alive.append(_Worker(process, ours))
-            self._idle.put(self._alive[-1])
+        self._idle = list(self._alive)
+        # as many threads as workers may take each kind of call: a light call
+        # waiting for its workers never holds a thread a heavy one could use
         self._threads = ThreadPoolExecutor(count, thread_name_prefix="scraper-workers")
-        self._lock = threading.Lock()
+        self._light_threads = ThreadPoolExecutor(
+            max(1, count - 1), thread_name_prefix="scraper-workers-light")
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """The Executor API: `fn(*args, **kwargs)` in a worker (in the calling
         pool thread when no worker is left)."""
         return self._threads.submit(self._call, fn, args, kwargs)
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` in a worker, awaited (in a thread when no worker is
-        left). The pool's threads move bytes; the result is unpickled here,
-        in the event loop's thread, where it is used."""
+    async def run(self, fn: Callable[..., T], *args: Any, light: bool = False) -> T:
+        """`fn(*args)` in a worker (one of all but the last when `light`),
+        awaited; in a thread when no worker is left. The pool's threads move
+        bytes; the result is unpickled here, in the event loop's thread,
+        where it is used."""
         import asyncio  # here, not at the top: the workers are forked before asyncio loads
 
         loop = asyncio.get_running_loop()
-        # pickled in the pool's thread, when a worker is free: a task waiting
-        # for one holds no second copy of its pages
-        reply = await loop.run_in_executor(self._threads, self._exchange, fn, args, {})
+        threads = self._light_threads if light else self._threads
+        reply = await loop.run_in_executor(threads, self._exchange, fn, args, {}, light)
         if reply is None:  # no worker left
             return await loop.run_in_executor(None, fn, *args)
         return _unpacked(reply)  # type: ignore[no-any-return]
@@ -130,6 +140,7 @@ class WorkerPool(Executor):
         socket cannot be closed under a call), then close every worker's
         socket: the workers exit on the end of file (a worker still there
         after 5 s is terminated)."""
+        self._light_threads.shutdown(wait=True, cancel_futures=cancel_futures)
         self._threads.shutdown(wait=True, cancel_futures=cancel_futures)
         for worker in self._alive:
             worker.conn.close()
@@ -144,36 +155,48 @@ class WorkerPool(Executor):
         reply = self._exchange(fn, args, kwargs)
         return fn(*args, **kwargs) if reply is None else _unpacked(reply)  # type: ignore[no-any-return]
 
-    def _exchange(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> bytes | None:
+    def _exchange(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                  light: bool = False) -> bytes | None:
         """The call sent to an idle worker, and its pickled reply; None when
         no worker is left. A worker that died is buried and the call goes to
         the next."""
-        task = pickle.dumps((fn, args, kwargs), pickle.HIGHEST_PROTOCOL)
-        while True:
-            worker = self._idle.get()  # one is free: there are as many threads as workers
-            if worker is None:
-                self._idle.put(None)
-                return None
+        while (worker := self._take(light)) is not None:
+            # pickled once a worker is free: a call waiting for one holds no
+            # second copy of its pages
+            task = pickle.dumps((fn, args, kwargs), pickle.HIGHEST_PROTOCOL)
             try:
                 reply = worker.exchange(task)
             except (EOFError, OSError):
                 self._bury(worker)
                 continue
-            self._idle.put(worker)
+            with self._changed:
+                self._idle.append(worker)
+                self._changed.notify_all()
             return reply
+        return None
+
+    def _take(self, light: bool) -> _Worker | None:
+        """An idle worker among those the call may use, once there is one;
+        None when every worker is dead."""
+        with self._changed:
+            while self._alive:
+                allowed = self._alive[:max(1, len(self._alive) - 1)] if light else self._alive
+                for worker in allowed:
+                    if worker in self._idle:
+                        self._idle.remove(worker)
+                        return worker
+                self._changed.wait()
+            return None
 
     def _bury(self, worker: _Worker) -> None:
         worker.conn.close()
         worker.process.join(5)
-        with self._lock:  # two workers may die at once, each seen by its own thread
+        with self._changed:  # two workers may die at once, each seen by its own thread
             self._alive.remove(worker)
             left = len(self._alive)
+            self._changed.notify_all()
         log.warning("a worker process died (exit code %s); %d left%s",
                     worker.process.exitcode, left, "" if left else ", parsing in threads")
-        if not left:
-            self._idle.put(None)
 
 
 class _Worker:
@@ -231,11 +254,13 @@ def _worker_init() -> None:
             os._exit(1)
 
 
-async def run_cpu(executor: Executor | None, fn: Callable[..., T], *args: Any) -> T:
+async def run_cpu(executor: Executor | None, fn: Callable[..., T], *args: Any,
+                  light: bool = False) -> T:
     """`fn(*args)` in the worker processes (`WorkerPool`, which moves a task
-    to a thread when no worker is left), or in a thread when there are none."""
+    to a thread when no worker is left), or in a thread when there are none.
+    `light`: see `WorkerPool`."""
     import asyncio  # here, not at the top: the workers are forked before asyncio loads
 
     if isinstance(executor, WorkerPool):
-        return await executor.run(fn, *args)
+        return await executor.run(fn, *args, light=light)
     return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)

@@ -28,6 +28,15 @@ T = TypeVar("T")
 
 
 def _children(pid: int) -> list[int]:
+    """The worker processes of `pid`, not the store's schema helper (a fresh
+    interpreter running `scraper.schema`, which looks like a worker for the
+    moment between its fork and its exec: a child must be seen twice)."""
+    first = _child_pids(pid)
+    time.sleep(0.01)
+    return [k for k in _child_pids(pid) if k in first and not _is_schema_helper(k)]
+
+
+def _child_pids(pid: int) -> list[int]:
     kids: list[int] = []
     try:
         for task in os.listdir(f"/proc/{pid}/task"):
@@ -36,6 +45,14 @@ def _children(pid: int) -> list[int]:
     except FileNotFoundError:  # it exited meanwhile
         pass
     return kids
+
+
+def _is_schema_helper(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"scraper.schema" in f.read()
+    except OSError:  # gone: a worker would still be there
+        return True
 
 
 def _alive(pid: int) -> bool:
@@ -226,5 +243,50 @@ def test_an_error_in_a_worker_reaches_the_caller_as_itself() -> None:
         with pytest.raises(ValueError, match="invalid literal"):
             pool.submit(int, "x").result(timeout=30)
         assert pool.submit(int, "ff", base=16).result(timeout=30) == 255  # still there
+    finally:
+        pool.shutdown()
+
+
+def _pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_light_calls_leave_the_last_worker_asleep_and_heavy_ones_use_it() -> None:
+    """Parsing feeds (light) never wakes the last worker, which then never
+    copies the main process's pages; extracting pages (heavy) spreads over
+    every worker, without waiting behind light calls; when the first worker
+    dies, light calls go to the one left."""
+    pool = WorkerPool(2)
+
+    async def pids(light: bool) -> set[int]:
+        calls = (run_cpu(pool, _pid_after, 0.05, light=light) for _ in range(8))
+        return set(await asyncio.gather(*calls))
+
+    async def heavy_behind_light() -> list[str]:
+        finished: list[str] = []
+
+        async def call(name: str, seconds: float, light: bool) -> None:
+            await run_cpu(pool, _pid_after, seconds, light=light)
+            finished.append(name)
+
+        await asyncio.gather(*(call(f"light{i}", 0.3, True) for i in range(4)),
+                             call("heavy", 0, False))
+        return finished
+
+    async def light_beside_heavy() -> set[int]:
+        busy = asyncio.ensure_future(run_cpu(pool, _pid_after, 0.3))  # takes the first worker
+        await asyncio.sleep(0.1)
+        light = await pids(True)  # waits for it rather than wake the last
+        return light | {await busy}
+
+    try:
+        light, heavy = asyncio.run(pids(True)), asyncio.run(pids(False))
+        assert len(light) == 1 and len(heavy) == 2 and light < heavy
+        assert asyncio.run(light_beside_heavy()) == light
+        assert asyncio.run(heavy_behind_light())[0] == "heavy"
+        first = light.pop()
+        os.kill(first, signal.SIGKILL)
+        assert asyncio.run(pids(True)) == heavy - {first}
     finally:
         pool.shutdown()
