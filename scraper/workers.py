@@ -8,6 +8,11 @@ modules with the main process (copy-on-write) and never hold a copy of
 httpx, asyncio or sqlite-utils, whose pages the main process would otherwise
 dirty and duplicate as it runs.
 
+The last worker (with two or more) is not forked: it is started as a fresh
+interpreter at the first heavy call (an article page to extract), since by
+then the main process has threads. A pass that only parses feeds never
+starts it; see `WorkerPool`.
+
 Each worker has a socket pair of its own to the main process, which no
 other process holds. A worker that dies (a crash in a C library, the OOM
 killer), even halfway through writing a result, closes its end, and the main
@@ -29,6 +34,9 @@ import multiprocessing
 import os
 import pickle
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -88,27 +96,31 @@ class WorkerPool(Executor):
     in an idle worker, sent from a thread of the pool's (those threads only
     wait on the sockets, without the GIL).
 
-    Light calls (`run(..., light=True)`: parsing a feed) go to every worker
-    but the last, which is kept for the heavy ones (extracting article
-    pages). Per feed, the main process's own work (the download, the write)
-    costs about what its parsing costs, so on two cores one worker keeps up
-    with it; a pass with no page to extract then never wakes the last worker,
-    which never copies the main process's pages (7 MB at 500 feeds)."""
+    Light calls (`run(..., light=True)`: parsing a feed) go to the forked
+    workers, all but the last; heavy calls (extracting article pages) to any
+    worker, and the first one starts the last worker. Per feed, the main
+    process's own work (the download, the write) costs about what its
+    parsing costs, so on two cores one worker keeps up with it; extraction
+    is heavier and needs every core. A pass with no page to extract never
+    starts the last worker: 5 MB less than a worker forked and left idle,
+    which keeps the original of every page the others copy."""
 
     def __init__(self, count: int) -> None:
         context = multiprocessing.get_context("fork")
         self._alive: list[_Worker] = []  # in the order they were started
         self._idle: list[_Worker] = []
         self._changed = threading.Condition()  # a worker became idle, or died
-        for _ in range(count):
+        self._spare = count > 1  # the last worker, started at the first heavy call
+        for _ in range(max(1, count - 1)):
             ours, theirs = context.Pipe(duplex=True)
             # the child closes every end it inherits but its own: then only
             # this worker holds its socket's far end, and its death is an EOF
             inherited = [w.conn for w in self._alive] + [ours]
-            process = context.Process(target=_serve, args=(theirs, inherited), daemon=True)
+            process = context.Process(target=_serve, args=(theirs, inherited, os.getpid()),
+                                      daemon=True)
             process.start()
             theirs.close()
-            self._alive.append(_Worker(process, ours))
+            self._alive.append(_Worker(process, ours, forked=True))
         self._idle = list(self._alive)
         # as many threads as workers may take each kind of call: a light call
         # waiting for its workers never holds a thread a heavy one could use
@@ -117,8 +129,9 @@ class WorkerPool(Executor):
             max(1, count - 1), thread_name_prefix="scraper-workers-light")
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        """The Executor API: `fn(*args, **kwargs)` in a worker (in the calling
-        pool thread when no worker is left)."""
+        """The Executor API: `fn(*args, **kwargs)` in a worker, a heavy call
+        (in the calling pool thread when no worker is left)."""
+        self._start_spare()
         return self._threads.submit(self._call, fn, args, kwargs)
 
     async def run(self, fn: Callable[..., T], *args: Any, light: bool = False) -> T:
@@ -129,6 +142,8 @@ class WorkerPool(Executor):
         import asyncio  # here, not at the top: the workers are forked before asyncio loads
 
         loop = asyncio.get_running_loop()
+        if not light:
+            self._start_spare()
         threads = self._light_threads if light else self._threads
         reply = await loop.run_in_executor(threads, self._exchange, fn, args, {}, light)
         if reply is None:  # no worker left
@@ -150,6 +165,26 @@ class WorkerPool(Executor):
                 worker.process.terminate()
                 worker.process.join()
         self._alive.clear()
+
+    def _start_spare(self) -> None:
+        """Start the last worker, once: a fresh interpreter, never a fork of
+        this process, which has threads by now (a child forked beside them
+        could inherit a lock one of them held, and hang). Started from the
+        caller's thread, the event loop's in a pass: the worker's
+        parent-death signal is tied to the thread that starts it."""
+        with self._changed:
+            if not self._spare:
+                return
+            self._spare = False
+        try:
+            worker = _spawn()
+        except OSError as exc:
+            log.warning("could not start another worker process: %s", exc)
+            return
+        with self._changed:
+            self._alive.append(worker)
+            self._idle.append(worker)
+            self._changed.notify_all()
 
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
         reply = self._exchange(fn, args, kwargs)
@@ -180,7 +215,8 @@ class WorkerPool(Executor):
         None when every worker is dead."""
         with self._changed:
             while self._alive:
-                allowed = self._alive[:max(1, len(self._alive) - 1)] if light else self._alive
+                forked = [w for w in self._alive if w.forked]
+                allowed = forked or self._alive if light else self._alive
                 for worker in allowed:
                     if worker in self._idle:
                         self._idle.remove(worker)
@@ -200,14 +236,60 @@ class WorkerPool(Executor):
 
 
 class _Worker:
-    def __init__(self, process: BaseProcess, conn: Connection) -> None:
-        self.process, self.conn = process, conn
+    def __init__(self, process: BaseProcess | _Spawned, conn: Connection, forked: bool) -> None:
+        self.process, self.conn, self.forked = process, conn, forked
 
     def exchange(self, task: bytes) -> bytes:
         """Send a pickled call, wait for its pickled reply; raises EOFError or
         OSError when the worker is gone, even halfway through its reply."""
         self.conn.send_bytes(task)
         return self.conn.recv_bytes()
+
+
+class _Spawned:
+    """A spawned worker's process, seen as `_Worker` sees a forked one."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self._popen = popen
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._popen.poll()
+
+    def is_alive(self) -> bool:
+        return self._popen.poll() is None
+
+    def join(self, timeout: float | None = None) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._popen.wait(timeout)
+
+    def terminate(self) -> None:
+        self._popen.terminate()
+
+
+def _spawn() -> _Worker:
+    """A worker in a fresh interpreter, on a socket pair whose far end is the
+    only descriptor it inherits; it imports what its calls need as it
+    unpickles them, from this process's import path."""
+    ours, theirs = socket.socketpair()
+    path = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
+    code = "import sys; from scraper.workers import _serve_fd; _serve_fd(*map(int, sys.argv[1:]))"
+    try:
+        popen = subprocess.Popen(
+            [sys.executable, "-c", code, str(theirs.fileno()), str(os.getpid())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": path})
+    except OSError:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+    return _Worker(_Spawned(popen), Connection(ours.detach()), forked=False)
+
+
+def _serve_fd(fd: int, parent: int) -> None:
+    """A spawned worker's life (see `_spawn`)."""
+    _serve(Connection(fd), [], parent)
 
 
 def _unpacked(reply: bytes) -> Any:
@@ -218,10 +300,10 @@ def _unpacked(reply: bytes) -> Any:
     raise value
 
 
-def _serve(conn: Connection, inherited: list[Connection]) -> None:
+def _serve(conn: Connection, inherited: list[Connection], parent: int) -> None:
     """A worker's life: calls in, results out, until the main process closes
     its end of the socket."""
-    _worker_init()
+    _worker_init(parent)
     for other in inherited:
         other.close()
     while True:
@@ -239,7 +321,7 @@ def _serve(conn: Connection, inherited: list[Connection]) -> None:
         conn.send_bytes(reply)
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     """In each worker: die with the parent (a `kill -9` of scraper must not
     leave orphans), and leave Ctrl-C and a terminal's SIGHUP, sent to the
     whole process group, to the parent, which finishes its polls and then
@@ -250,7 +332,7 @@ def _worker_init() -> None:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)  # this process's own libc
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() == 1:  # the parent died before prctl took effect
+        if os.getppid() != parent:  # it died before prctl took effect: orphaned
             os._exit(1)
 
 

@@ -64,12 +64,13 @@ def _alive(pid: int) -> bool:
 
 
 def _start(tmp_path: Path, base: str, w: Workload, extra: str = "") -> subprocess.Popen[bytes]:
+    full_text = "never" if w.mode == "content" else "auto"
     feeds = "".join(
         f'[[feeds]]\nurl = "{w.feed_url(base, i)}"\ncategory = "c"\nsource = "s"\n'
-        f'channel = "ch{i}"\nfull_text = "never"\n\n' for i in range(w.feeds))
+        f'channel = "ch{i}"\nfull_text = "{full_text}"\n\n' for i in range(w.feeds))
     config = tmp_path / "c.toml"
     config.write_text(f'[archive]\ndatabase = "{tmp_path / "a.db"}"\n[http]\nper_host = 1\n'
-                      f"retries = 0\n{extra}\n" + feeds)
+                      f"retries = 0\nallow_private = true\n{extra}\n" + feeds)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
     return subprocess.Popen([sys.executable, "-m", "scraper", "fetch", "--config", str(config)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -84,22 +85,61 @@ def _workers_of(proc: subprocess.Popen[bytes], want: int) -> list[int]:
     return _children(proc.pid)
 
 
-@pytest.fixture
-def slow_server():  # one feed at a time, each a little late: the pass takes a while
-    w = Workload(feeds=FEEDS, items=ITEMS)
+@contextlib.contextmanager
+def _slow(w: Workload):  # one request at a time, each a little late: the pass takes a while
     server = serve(w)
     server.delay = 0.05
-    yield server, w
-    server.shutdown()
-    server.server_close()
+    try:
+        yield server, w
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def slow_server():
+    with _slow(Workload(feeds=FEEDS, items=ITEMS)) as served:
+        yield served
+
+
+def _workers_during(proc: subprocess.Popen[bytes]) -> set[int]:
+    """Every worker `proc` had while it ran: children never seen running
+    `scraper.schema` (the store's helper, seen after its exec too)."""
+    seen: set[int] = set()
+    helpers: set[int] = set()
+    while proc.poll() is None:
+        for kid in _children(proc.pid):
+            (helpers if _is_schema_helper(kid) else seen).add(kid)
+    return seen - helpers
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: no worker processes")
+def test_only_a_pass_with_pages_to_extract_starts_the_last_worker(tmp_path: Path) -> None:
+    """With two processes, feeds are parsed by the forked one; the second,
+    a fresh interpreter, starts with the first article page to extract."""
+    for mode, want in (("content", 1), ("summary", 2)):
+        with _slow(Workload(feeds=6, items=5, mode=mode)) as (server, w):
+            run = tmp_path / mode
+            run.mkdir()
+            proc = _start(run, server.base, w, extra="[workers]\nprocesses = 2\n")
+            workers = _workers_during(proc)
+            _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+        assert len(workers) == want, (mode, workers)
+        with sqlite3.connect(run / "a.db") as db:
+            assert db.execute("SELECT count(*) FROM articles").fetchone()[0] == 30
+            extracted = db.execute("SELECT count(*) FROM articles WHERE summary_only = 0 "
+                                   "AND fulltext_error = ''").fetchone()[0]
+        assert extracted == 30, mode  # content in the feed, or from the page
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: parsing stays in threads")
 def test_a_pass_survives_a_killed_worker(tmp_path: Path, slow_server) -> None:
     server, w = slow_server
-    proc = _start(tmp_path, server.base, w)
+    # three processes: two forked parse feeds, the third would extract pages
+    proc = _start(tmp_path, server.base, w, extra="[workers]\nprocesses = 3\n")
     workers = _workers_of(proc, 2)
-    assert len(workers) >= 2, "scraper fetch should fork one parse worker per core"
+    assert len(workers) == 2, "processes = 3 forks two workers to parse feeds"
     while server.requests < FEEDS // 4 and proc.poll() is None:
         time.sleep(0.02)
     os.kill(workers[0], signal.SIGKILL)
@@ -112,13 +152,18 @@ def test_a_pass_survives_a_killed_worker(tmp_path: Path, slow_server) -> None:
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: no worker processes")
-def test_kill_9_leaves_no_orphan_workers(tmp_path: Path, slow_server) -> None:
-    server, w = slow_server
-    proc = _start(tmp_path, server.base, w)
-    workers = _workers_of(proc, 2)
-    assert workers
-    proc.kill()
-    proc.wait()
+@pytest.mark.parametrize("mode", ["content", "summary"])
+def test_kill_9_leaves_no_orphan_workers(tmp_path: Path, mode: str) -> None:
+    # content: two forked workers (of three); summary: one forked, one spawned
+    with _slow(Workload(feeds=FEEDS, items=ITEMS, mode=mode)) as (server, w):
+        processes = 3 if mode == "content" else 2
+        proc = _start(tmp_path, server.base, w, extra=f"[workers]\nprocesses = {processes}\n")
+        try:
+            workers = _workers_of(proc, 2)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert len(workers) == 2
     for _ in range(100):  # the kernel delivers PDEATHSIG at once; a hang guard only
         if not any(_alive(p) for p in workers):
             break
@@ -146,7 +191,7 @@ def test_ctrl_c_stops_the_service_and_its_workers_in_order(tmp_path: Path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                             start_new_session=True)
     try:
-        workers = _workers_of(proc, 2)
+        workers = _workers_of(proc, 1)
         while server.requests < FEEDS // 4 and proc.poll() is None:
             time.sleep(0.02)
         os.killpg(proc.pid, signal.SIGINT)
