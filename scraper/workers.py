@@ -271,6 +271,8 @@ def _spawn() -> _Worker:
     """A worker in a fresh interpreter, on a socket pair whose far end is the
     only descriptor it inherits; it imports what its calls need as it
     unpickles them, from this process's import path."""
+    if not sys.executable:  # embedded: no interpreter to start
+        raise OSError("no Python executable (sys.executable is empty)")
     ours, theirs = socket.socketpair()
     path = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
     code = "import sys; from scraper.workers import _serve_fd; _serve_fd(*map(int, sys.argv[1:]))"
