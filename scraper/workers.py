@@ -92,9 +92,10 @@ def _one_malloc_arena() -> None:
 
 
 class WorkerPool(Executor):
-    """Forked worker processes, each on a socket pair of its own. A call runs
-    in an idle worker, sent from a thread of the pool's (those threads only
-    wait on the sockets, without the GIL).
+    """Worker processes, each on a socket pair of its own: all but the last
+    forked at once, the last started as a fresh interpreter at the first
+    heavy call. A call runs in an idle worker, sent from a thread of the
+    pool's (those threads only wait on the sockets, without the GIL).
 
     Light calls (`run(..., light=True)`: parsing a feed) go to the forked
     workers, all but the last; heavy calls (extracting article pages) to any
@@ -196,19 +197,26 @@ class WorkerPool(Executor):
         no worker is left. A worker that died is buried and the call goes to
         the next."""
         while (worker := self._take(light)) is not None:
-            # pickled once a worker is free: a call waiting for one holds no
-            # second copy of its pages
-            task = pickle.dumps((fn, args, kwargs), pickle.HIGHEST_PROTOCOL)
+            try:
+                # pickled once a worker is free: a call waiting for one holds
+                # no second copy of its pages
+                task = pickle.dumps((fn, args, kwargs), pickle.HIGHEST_PROTOCOL)
+            except BaseException:  # it cannot be sent: the worker is still free
+                self._release(worker)
+                raise
             try:
                 reply = worker.exchange(task)
             except (EOFError, OSError):
                 self._bury(worker)
                 continue
-            with self._changed:
-                self._idle.append(worker)
-                self._changed.notify_all()
+            self._release(worker)
             return reply
         return None
+
+    def _release(self, worker: _Worker) -> None:
+        with self._changed:
+            self._idle.append(worker)
+            self._changed.notify_all()
 
     def _take(self, light: bool) -> _Worker | None:
         """An idle worker among those the call may use, once there is one;

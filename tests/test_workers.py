@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pickle
 import signal
 import sqlite3
 import struct
@@ -288,6 +289,20 @@ def test_an_error_in_a_worker_reaches_the_caller_as_itself() -> None:
         with pytest.raises(ValueError, match="invalid literal"):
             pool.submit(int, "x").result(timeout=30)
         assert pool.submit(int, "ff", base=16).result(timeout=30) == 255  # still there
+    finally:
+        pool.shutdown()
+
+
+@ENTRIES
+def test_a_call_that_cannot_be_sent_fails_alone(entry: str) -> None:
+    """An argument that does not pickle is the caller's error; the worker it
+    was meant for stays free for the next calls."""
+    pool = WorkerPool(1)
+    try:
+        for _ in range(3):  # a worker lost at each failure would hang the third
+            with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+                _through(entry, pool, len, lambda: None)
+        assert _through(entry, pool, os.getpid) != os.getpid()
     finally:
         pool.shutdown()
 
