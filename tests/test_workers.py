@@ -49,11 +49,16 @@ def _child_pids(pid: int) -> list[int]:
 
 
 def _is_schema_helper(pid: int) -> bool:
+    cmdline = _cmdline(pid)
+    return not cmdline or b"scraper.schema" in cmdline  # gone: a worker would still be there
+
+
+def _cmdline(pid: int) -> bytes:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"scraper.schema" in f.read()
-    except OSError:  # gone: a worker would still be there
-        return True
+            return f.read()
+    except OSError:
+        return b""
 
 
 def _alive(pid: int) -> bool:
@@ -104,13 +109,18 @@ def slow_server():
 
 
 def _workers_during(proc: subprocess.Popen[bytes]) -> set[int]:
-    """Every worker `proc` had while it ran: children never seen running
-    `scraper.schema` (the store's helper, seen after its exec too)."""
+    """Every worker `proc` had while it ran: children seen running, never
+    seen running `scraper.schema` (the store's helper, which may also be
+    seen between its fork and its exec, and as a zombie, cmdline empty)."""
     seen: set[int] = set()
     helpers: set[int] = set()
     while proc.poll() is None:
         for kid in _children(proc.pid):
-            (helpers if _is_schema_helper(kid) else seen).add(kid)
+            cmdline = _cmdline(kid)
+            if b"scraper.schema" in cmdline:
+                helpers.add(kid)
+            elif cmdline:
+                seen.add(kid)
     return seen - helpers
 
 
