@@ -132,8 +132,8 @@ async def run_pass(
 
     async def lane(fetcher: Fetcher) -> None:
         for feed in queue:  # lanes share one iterator: each feed is taken once
-            # no local holds the outcome: kept until the lane's next feed is
-            # written, 16 lanes' outcomes (their records) were 3 MB more at 500 feeds
+            # the outcome is in no local: one would keep its records through
+            # the lane's next poll (16 lanes: 3 MB at 500 feeds)
             summary = store.save(await poll_stored_feed(fetcher, feed, store, executor))
             if exporter is not None and summary.written_ids:
                 write_articles(store, exporter, summary.written_ids)

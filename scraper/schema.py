@@ -51,14 +51,12 @@ INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-def create(path: str) -> None:
-    """Every table, column and index in `TABLES` and `INDEXES` that `path`
+def create(conn: sqlite3.Connection) -> None:
+    """Every table, column and index in `TABLES` and `INDEXES` the database
     lacks, without touching a row. Each statement commits on its own (DDL):
     a run cut short leaves what it made, and the next one makes the rest."""
     import sqlite_utils
 
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA busy_timeout = 10000")  # the archive may be in use
     db = sqlite_utils.Database(conn)
     for name, columns, pk in TABLES:
         table = db.table(name)
@@ -71,8 +69,10 @@ def create(path: str) -> None:
                 table.add_column(column, kind)
     for index, name, on in INDEXES:
         db.table(name).create_index(on, index_name=index, if_not_exists=True)
-    conn.close()
 
 
-if __name__ == "__main__":
-    create(sys.argv[1])
+if __name__ == "__main__":  # the store's helper process: python -m scraper.schema PATH
+    connection = sqlite3.connect(sys.argv[1])
+    connection.execute("PRAGMA busy_timeout = 10000")  # the archive may be in use
+    create(connection)
+    connection.close()

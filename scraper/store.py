@@ -2,7 +2,7 @@
 
 sqlite-utils creates the tables, columns and indexes (`scraper.schema`), in
 a short-lived helper process when an archive is new or from an earlier
-version: it brings click, dateutil and pluggy along, 8 MB this process never
+version: it brings click, dateutil and pluggy along, 5 MB this process never
 holds. The search index and every read and write are plain SQL on one
 connection.
 
@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scraper import schema
 from scraper.decide import Action, decide
 from scraper.fts import index_record, match_expression, query_terms
 from scraper.models import FeedOutcome, FeedSummary, StoredArticle
@@ -153,7 +154,11 @@ class Store:
 
     def _create_tables(self) -> None:
         """`scraper.schema` run in a helper process (a fresh interpreter: safe
-        beside any thread), waited for; its error, if any, becomes ours."""
+        beside any thread), waited for; its error, if any, becomes ours. An
+        in-memory database, which no other process can reach, is made here."""
+        if self.path in ("", ":memory:"):
+            schema.create(self.conn)
+            return
         package_root = str(Path(__file__).resolve().parents[1])
         path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
         try:

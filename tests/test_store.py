@@ -263,3 +263,12 @@ def test_a_schema_that_cannot_be_made_is_a_clear_error_and_keeps_the_rows(
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT text FROM notes").fetchall() == [("keep me",)]
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_an_in_memory_archive_is_made_in_this_process() -> None:
+    """No helper process can reach a database in memory: its schema is made
+    here, and it works like a file."""
+    with Store(":memory:") as store:
+        assert _save(store, _rec(1), _rec(2)) == (2, 0, 0)
+        assert store.count() == 2
+        assert sorted(h.title for h in store.search("body")) == ["Title 1", "Title 2"]
