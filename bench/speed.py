@@ -321,7 +321,8 @@ def _print_compare(w: Workload, rows: dict) -> None:
     entries = w.feeds * w.items
     print(f"\n{w.feeds} feeds x {w.items} items, mode {w.mode}, {w.gbk:.0%} GBK "
           f"(medians of {len(next(iter(rows.values()))['first'])})\n")
-    print("| tool | first pass | feeds/s | entries/s | second pass (304) | peak RSS "
+    again = "304" if w.conditional else "200, same bytes"
+    print(f"| tool | first pass | feeds/s | entries/s | second pass ({again}) | peak RSS "
           "| RSS summed | titles right |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     med = {name: {k: statistics.median(v) if v else None for k, v in row.items()}
@@ -399,6 +400,8 @@ def main() -> None:
     ap.add_argument("--mode", choices=("content", "summary"), default="content")
     ap.add_argument("--gbk", type=float, default=0.10)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-conditional", action="store_true",
+                    help="no ETag, Last-Modified or 304: the second pass gets every feed again")
     ap.add_argument("--no-reader", action="store_true", help="skip lemon24/reader")
     ap.add_argument("--scaling", help="comma-separated feed counts: scraper alone at each size")
     args = ap.parse_args()
@@ -410,7 +413,8 @@ def main() -> None:
     if args.scaling:
         scaling([int(n) for n in args.scaling.split(",")], args.items, args.repeat)
         return
-    w = Workload(feeds=args.feeds, items=args.items, mode=args.mode, gbk=args.gbk)
+    w = Workload(feeds=args.feeds, items=args.items, mode=args.mode, gbk=args.gbk,
+                 conditional=not args.no_conditional)
     compare(w, args.repeat, not args.no_reader)
 
 
