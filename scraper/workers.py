@@ -60,10 +60,11 @@ def worker_processes(
     single core), 0 for none; yields the pool to give `run_cpu`, or None
     (work stays in threads) when there are no workers or no fork.
 
-    Call it before the event loop starts: the workers are forked at once,
-    while this process has a single thread (forking later, beside the
-    resolver's threads, could deadlock a child). `preload` names the module
-    of the work they run, imported first so that they share it."""
+    Call it before the event loop starts: the workers (all but the last,
+    see `WorkerPool`) are forked at once, while this process has a single
+    thread (forking later, beside the resolver's threads, could deadlock a
+    child). `preload` names the module of the work they run, imported first
+    so that they share it."""
     importlib.import_module(preload)
     _one_malloc_arena()
     if count is None:
