@@ -16,8 +16,9 @@ starts it; see `WorkerPool`.
 Each worker has a socket pair of its own to the main process, which no
 other process holds. A worker that dies (a crash in a C library, the OOM
 killer), even halfway through writing a result, closes its end, and the main
-process reads an end of file at once: the task goes to another worker, or
-to a thread when none is left. (concurrent.futures' process pool shares one
+process reads an end of file at once: the task goes to another worker
+once, and a new worker is started in its place (see `WorkerPool`).
+(concurrent.futures' process pool shares one
 result pipe among the workers, with the main process holding its write end
 too: a worker killed in the middle of a result left the pool waiting for the
 rest of it forever.)
@@ -38,13 +39,14 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-__all__ = ["WorkerPool", "run_cpu", "worker_processes"]
+__all__ = ["WorkerDied", "WorkerPool", "run_cpu", "worker_processes"]
 
 T = TypeVar("T")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -92,27 +94,42 @@ def _one_malloc_arena() -> None:
         ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 1)
 
 
+class WorkerDied(RuntimeError):
+    """The worker process running a call died under it, and the call is not
+    tried again: it has already cost two workers (a document that crashes
+    the parser must not take every worker, then the main process, with it),
+    or no other worker is left to try it."""
+
+
 class WorkerPool(Executor):
     """Worker processes, each on a socket pair of its own: all but the last
     forked at once, the last started as a fresh interpreter at the first
     heavy call. A call runs in an idle worker, sent from a thread of the
     pool's (those threads only wait on the sockets, without the GIL).
 
-    Light calls (`run(..., light=True)`: parsing a feed) go to the forked
-    workers, all but the last; heavy calls (extracting article pages) to any
-    worker, and the first one starts the last worker. Per feed, the main
-    process's own work (the download, the write) costs about what its
-    parsing costs, so on two cores one worker keeps up with it; extraction
-    is heavier and needs every core. A pass with no page to extract never
-    starts the last worker: 5 MB less than a worker forked and left idle,
-    which keeps the original of every page the others copy."""
+    A worker that dies is replaced, as a fresh interpreter, at the next
+    call, unless more workers than the pool holds died in the last minute;
+    the call it was running goes to another worker once (see `WorkerDied`).
+
+    Light calls (`run(..., light=True)`: parsing a feed) go to every worker
+    but the last (the forked ones, and what replaces them); heavy calls
+    (extracting article pages) to any worker, and the first one starts the
+    last worker. Per feed, the main process's own work (the download, the
+    write) costs about what its parsing costs, so on two cores one worker
+    keeps up with it; extraction is heavier and needs every core. A pass
+    with no page to extract never starts the last worker: 5 MB less than a
+    worker forked and left idle, which keeps the original of every page the
+    others copy."""
 
     def __init__(self, count: int) -> None:
         context = multiprocessing.get_context("fork")
         self._alive: list[_Worker] = []  # in the order they were started
         self._idle: list[_Worker] = []
         self._changed = threading.Condition()  # a worker became idle, or died
+        self._count = count
         self._spare = count > 1  # the last worker, started at the first heavy call
+        self._lost: list[bool] = []  # workers to replace at the next call: takes light calls?
+        self._deaths: list[float] = []  # when workers died, for the last minute
         for _ in range(max(1, count - 1)):
             ours, theirs = context.Pipe(duplex=True)
             # the child closes every end it inherits but its own: then only
@@ -122,7 +139,7 @@ class WorkerPool(Executor):
                                       daemon=True)
             process.start()
             theirs.close()
-            self._alive.append(_Worker(process, ours, forked=True))
+            self._alive.append(_Worker(process, ours, light=True))
         self._idle = list(self._alive)
         # as many threads as workers may take each kind of call: a light call
         # waiting for its workers never holds a thread a heavy one could use
@@ -133,7 +150,7 @@ class WorkerPool(Executor):
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """The Executor API: `fn(*args, **kwargs)` in a worker, a heavy call
         (in the calling pool thread when no worker is left)."""
-        self._start_spare()
+        self._start_workers(heavy=True)
         return self._threads.submit(self._call, fn, args, kwargs)
 
     async def run(self, fn: Callable[..., T], *args: Any, light: bool = False) -> T:
@@ -144,8 +161,7 @@ class WorkerPool(Executor):
         import asyncio  # here, not at the top: the workers are forked before asyncio loads
 
         loop = asyncio.get_running_loop()
-        if not light:
-            self._start_spare()
+        self._start_workers(heavy=not light)
         threads = self._light_threads if light else self._threads
         reply = await loop.run_in_executor(threads, self._exchange, fn, args, {}, light)
         if reply is None:  # no worker left
@@ -168,25 +184,28 @@ class WorkerPool(Executor):
                 worker.process.join()
         self._alive.clear()
 
-    def _start_spare(self) -> None:
-        """Start the last worker, once: a fresh interpreter, never a fork of
-        this process, which has threads by now (a child forked beside them
-        could inherit a lock one of them held, and hang). Started from the
-        caller's thread, the event loop's in a pass: the worker's
-        parent-death signal is tied to the thread that starts it."""
+    def _start_workers(self, heavy: bool) -> None:
+        """Start the workers owed: those that died, and the last one at the
+        first heavy call. Each is a fresh interpreter, never a fork of this
+        process, which has threads by now (a child forked beside them could
+        inherit a lock one of them held, and hang). Started in the caller's
+        thread, the event loop's in a pass: a worker's parent-death signal is
+        tied to the thread that starts it."""
         with self._changed:
-            if not self._spare:
-                return
-            self._spare = False
-        try:
-            worker = _spawn()
-        except OSError as exc:
-            log.warning("could not start another worker process: %s", exc)
-            return
-        with self._changed:
-            self._alive.append(worker)
-            self._idle.append(worker)
-            self._changed.notify_all()
+            owed, self._lost = self._lost, []
+            if heavy and self._spare:
+                self._spare = False
+                owed.append(False)
+        for light in owed:
+            try:
+                worker = _spawn(light)
+            except OSError as exc:
+                log.warning("could not start a worker process: %s", exc)
+                continue
+            with self._changed:
+                self._alive.append(worker)
+                self._idle.append(worker)
+                self._changed.notify_all()
 
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
         reply = self._exchange(fn, args, kwargs)
@@ -195,8 +214,9 @@ class WorkerPool(Executor):
     def _exchange(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                   light: bool = False) -> bytes | None:
         """The call sent to an idle worker, and its pickled reply; None when
-        no worker is left. A worker that died is buried and the call goes to
-        the next."""
+        no worker is left. A worker that dies under the call is buried and the
+        call goes to the next; a second death, or none left, is `WorkerDied`."""
+        died, code = 0, None
         while (worker := self._take(light)) is not None:
             try:
                 # pickled once a worker is free: a call waiting for one holds
@@ -208,10 +228,17 @@ class WorkerPool(Executor):
             try:
                 reply = worker.exchange(task)
             except (EOFError, OSError):
-                self._bury(worker)
+                code = self._bury(worker)
+                died += 1
+                if died == 2:
+                    raise WorkerDied(f"two worker processes died on this call "
+                                     f"(the second: exit code {code})") from None
                 continue
             self._release(worker)
             return reply
+        if died:
+            raise WorkerDied(f"the worker process died on this call (exit code {code}), "
+                             "and no other was left to try it")
         return None
 
     def _release(self, worker: _Worker) -> None:
@@ -224,8 +251,8 @@ class WorkerPool(Executor):
         None when every worker is dead."""
         with self._changed:
             while self._alive:
-                forked = [w for w in self._alive if w.forked]
-                allowed = forked or self._alive if light else self._alive
+                takers = [w for w in self._alive if w.light]
+                allowed = takers or self._alive if light else self._alive
                 for worker in allowed:
                     if worker in self._idle:
                         self._idle.remove(worker)
@@ -233,20 +260,32 @@ class WorkerPool(Executor):
                 self._changed.wait()
             return None
 
-    def _bury(self, worker: _Worker) -> None:
+    def _bury(self, worker: _Worker) -> int | None:
+        """Forget a dead worker, owe a new one unless workers die too often,
+        and say so; its exit code."""
         worker.conn.close()
         worker.process.join(5)
+        now = time.monotonic()
         with self._changed:  # two workers may die at once, each seen by its own thread
             self._alive.remove(worker)
+            self._deaths = [t for t in self._deaths if now - t < 60] + [now]
+            replaced = len(self._deaths) <= self._count
+            if replaced:
+                self._lost.append(worker.light)
             left = len(self._alive)
             self._changed.notify_all()
-        log.warning("a worker process died (exit code %s); %d left%s",
-                    worker.process.exitcode, left, "" if left else ", parsing in threads")
+        then = ("another starts with the next call" if replaced else
+                "too many died within a minute: not replaced" +
+                ("" if left else ", parsing in threads"))
+        log.warning("a worker process died (exit code %s); %d left; %s",
+                    worker.process.exitcode, left, then)
+        return worker.process.exitcode
 
 
 class _Worker:
-    def __init__(self, process: BaseProcess | _Spawned, conn: Connection, forked: bool) -> None:
-        self.process, self.conn, self.forked = process, conn, forked
+    def __init__(self, process: BaseProcess | _Spawned, conn: Connection, light: bool) -> None:
+        self.process, self.conn = process, conn
+        self.light = light  # takes light calls (all but the last worker)
 
     def exchange(self, task: bytes) -> bytes:
         """Send a pickled call, wait for its pickled reply; raises EOFError or
@@ -276,7 +315,7 @@ class _Spawned:
         self._popen.terminate()
 
 
-def _spawn() -> _Worker:
+def _spawn(light: bool) -> _Worker:
     """A worker in a fresh interpreter, on a socket pair whose far end is the
     only descriptor it inherits; it imports what its calls need as it
     unpickles them, from this process's import path."""
@@ -295,7 +334,7 @@ def _spawn() -> _Worker:
         raise
     finally:
         theirs.close()
-    return _Worker(_Spawned(popen), Connection(ours.detach()), forked=False)
+    return _Worker(_Spawned(popen), Connection(ours.detach()), light)
 
 
 def _serve_fd(fd: int, parent: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from scraper.workers import WorkerPool, run_cpu
+from scraper.workers import WorkerDied, WorkerPool, run_cpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from workload import Workload, serve
@@ -279,18 +279,40 @@ def test_a_worker_killed_halfway_through_a_result_costs_only_itself(
 
 
 @ENTRIES
-def test_with_every_worker_dead_the_work_runs_in_threads(
+def test_a_call_that_kills_every_worker_it_meets_fails_alone(
     caplog: pytest.LogCaptureFixture, entry: str
 ) -> None:
+    """A document that crashes the parser costs two workers at most, never
+    the main process; the pool starts new workers and goes on."""
     pool = WorkerPool(2)
     try:
-        assert _through(entry, pool, _dies_in_any_worker, os.getpid()) == os.getpid()
+        with pytest.raises(WorkerDied, match="two worker processes died on this call"):
+            _through(entry, pool, _dies_in_any_worker, os.getpid())
+        done_by = _through(entry, pool, os.getpid)
+        assert done_by != os.getpid()  # a new worker, not the main process
+        assert _through(entry, pool, int, "ff", 16) == 255
+    finally:
+        pool.shutdown()
+    assert caplog.text.count("another starts with the next call") == 2
+
+
+@ENTRIES
+def test_workers_that_keep_dying_are_not_replaced_and_the_work_moves_to_threads(
+    caplog: pytest.LogCaptureFixture, entry: str
+) -> None:
+    pool = WorkerPool(1)  # one replacement a minute
+    try:
+        with pytest.raises(WorkerDied, match="no other was left to try it"):
+            _through(entry, pool, _dies_in_any_worker, os.getpid())
+        with pytest.raises(WorkerDied, match="no other was left to try it"):
+            _through(entry, pool, _dies_in_any_worker, os.getpid())  # its replacement
         assert _through(entry, pool, os.getpid) == os.getpid()
         with pytest.raises(ValueError, match="invalid literal"):
             _through(entry, pool, int, "x")
     finally:
         pool.shutdown()
-    assert "1 left" in caplog.text and "0 left, parsing in threads" in caplog.text
+    assert "another starts with the next call" in caplog.text
+    assert "too many died within a minute: not replaced, parsing in threads" in caplog.text
 
 
 def test_an_error_in_a_worker_reaches_the_caller_as_itself() -> None:
