@@ -35,7 +35,6 @@ from scraper.fts import index_record, match_expression, query_terms
 from scraper.models import FeedOutcome, FeedSummary, StoredArticle
 from scraper.record import Record, format_date
 from scraper.sanitize import html_to_text
-from scraper.schema import INDEXES, TABLES
 from scraper.urls import canonical_url
 
 if TYPE_CHECKING:
@@ -144,13 +143,13 @@ class Store:
     def _schema_current(self) -> bool:
         """True when every table, column, index and the search index are as
         this version writes them (the common case: nothing to migrate)."""
-        for name, columns, _ in TABLES:
+        for name, columns, _ in schema.TABLES:
             have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({name})")}
             if not have >= columns.keys():
                 return False
         indexes = {row[0] for row in self.conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index'")}
-        return indexes >= {name for name, _, _ in INDEXES} and self._search_index_current()
+        return indexes >= {name for name, _, _ in schema.INDEXES} and self._search_index_current()
 
     def _create_tables(self) -> None:
         """`scraper.schema` run in a helper process (a fresh interpreter: safe
@@ -194,7 +193,6 @@ class Store:
             "INSERT INTO articles_fts (rowid, title, body) VALUES (?, ?, ?)",
             ((i, *index_record(title or "", body or "")) for i, title, body in rows))
         self.conn.execute(f"PRAGMA user_version = {_INDEX_VERSION}")
-
 
     # -- feeds -----------------------------------------------------------------
     def feed_state(self, url: str) -> FeedState:

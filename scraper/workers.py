@@ -18,10 +18,9 @@ other process holds. A worker that dies (a crash in a C library, the OOM
 killer), even halfway through writing a result, closes its end, and the main
 process reads an end of file at once: the task goes to another worker
 once, and a new worker is started in its place (see `WorkerPool`).
-(concurrent.futures' process pool shares one
-result pipe among the workers, with the main process holding its write end
-too: a worker killed in the middle of a result left the pool waiting for the
-rest of it forever.)
+(concurrent.futures' process pool shares one result pipe among the workers,
+with the main process holding its write end too: a worker killed in the
+middle of a result left the pool waiting for the rest of it forever.)
 """
 
 from __future__ import annotations
