@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scraper import schema
+from scraper import child_env, schema
 from scraper.decide import Action, decide
 from scraper.fts import index_record, match_expression, query_terms
 from scraper.models import FeedOutcome, FeedSummary, StoredArticle
@@ -158,12 +157,9 @@ class Store:
         if self.path in ("", ":memory:"):
             schema.create(self.conn)
             return
-        package_root = str(Path(__file__).resolve().parents[1])
-        path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
         try:
             done = subprocess.run([sys.executable, "-m", "scraper.schema", self.path],
-                                  capture_output=True, text=True, timeout=120,
-                                  env={**os.environ, "PYTHONPATH": path})
+                                  capture_output=True, text=True, timeout=120, env=child_env())
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise sqlite3.DatabaseError(f"creating the tables: {exc}") from None
         if done.returncode:

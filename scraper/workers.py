@@ -45,6 +45,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
+from scraper import child_env
+
 __all__ = ["WorkerDied", "WorkerPool", "run_cpu", "worker_processes"]
 
 T = TypeVar("T")
@@ -321,13 +323,12 @@ def _spawn(light: bool) -> _Worker:
     if not sys.executable:  # embedded: no interpreter to start
         raise OSError("no Python executable (sys.executable is empty)")
     ours, theirs = socket.socketpair()
-    path = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
     code = "import sys; from scraper.workers import _serve_fd; _serve_fd(*map(int, sys.argv[1:]))"
     try:
         popen = subprocess.Popen(
             [sys.executable, "-c", code, str(theirs.fileno()), str(os.getpid())],
             pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": path})
+            stdin=subprocess.DEVNULL, env=child_env())
     except OSError:
         ours.close()
         raise
