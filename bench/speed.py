@@ -12,7 +12,7 @@ each tool in its own process, medians of --repeat runs:
   mode) our extractor alone over every article page.
 
 Peak memory is sampled every 20 ms over the whole process tree (scraper's
-forked parse workers included). "Peak RSS" is the number of distinct
+worker processes and its short-lived schema helper included). "Peak RSS" is the number of distinct
 physical pages the tree maps (read from /proc/PID/pagemap, which gives page
 frame numbers to root only): a page shared by forked processes counts once,
 and for a single process it is exactly its RSS. It is computed whenever the
